@@ -1,0 +1,39 @@
+"""The project's exception types.
+
+Library code raises these; only ``cli.py`` turns them into one ``Error: ...`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+
+class AudiobookError(Exception):
+    """Base class for every error the user can act on."""
+
+
+class BadInputError(AudiobookError):
+    """A book file that cannot be read: missing, unknown type, corrupt, DRM, empty, hostile."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ModelError(AudiobookError):
+    """A model, voice, device or G2P resource that cannot be loaded."""
+
+
+class SynthesisError(AudiobookError):
+    """A chunk that failed to synthesize."""
+
+
+class JobError(AudiobookError):
+    """A job directory that is missing, locked, corrupt, or asked to change its settings."""
+
+
+class FFmpegError(AudiobookError):
+    """ffmpeg failed; carries the last lines of its stderr."""
+
+    def __init__(self, message: str, stderr_tail: str = "") -> None:
+        super().__init__(f"{message}\n{stderr_tail}".rstrip())
+        self.stderr_tail = stderr_tail
