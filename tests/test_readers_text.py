@@ -117,3 +117,13 @@ def test_gutenberg_text_header_and_licence_skipped(tmp_path):
         ("Project Gutenberg licence", True, "Project Gutenberg licence"),
     ]
     assert book.chapters[1].paragraphs == ["CHAPTER I.", "Once upon a time."]
+
+
+def test_markdown_title_heading_names_the_book_and_is_not_narrated_alone(tmp_path):
+    path = tmp_path / "story-file.md"
+    path.write_text("# The Real Title\n\n## One\n\nFirst text.\n\n## Two\n\nSecond text.\n", encoding="utf-8")
+    book = read_book(path)
+    assert book.metadata.title == "The Real Title"
+    assert [(c.title, c.skipped, c.reason) for c in book.chapters] == [
+        ("The Real Title", True, "book title"), ("One", False, ""), ("Two", False, "")]
+    assert book.chapters[1].paragraphs == ["One.", "First text."]

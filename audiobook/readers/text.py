@@ -10,7 +10,8 @@ separated by blank lines; the lines of one paragraph are joined with spaces.
 
 A heading line followed by nothing but another heading (the entries of a plain-text table of contents) is a
 chapter with no text of its own: it is kept but skipped ("heading only"). Text before the first marker that
-holds a "Contents" line is a title page and table of contents: kept, skipped.
+holds a "Contents" line is a title page and table of contents: kept, skipped. A heading alone on the first
+line above further chapters (Markdown's ``# Book Title``) names the book and is skipped as "book title".
 
 Decoding: a UTF-8 or UTF-16 byte-order mark is honoured and stripped, otherwise the bytes must be UTF-8.
 Anything else (or binary data) is refused with a message naming the fix rather than narrated as mojibake.
@@ -64,6 +65,12 @@ def read_text(path: Path, markdown: bool) -> Book:
     for chapter in chapters:
         if len(chapter.paragraphs) == 1 and chapter.source != "line 1":
             chapter.skipped, chapter.reason = True, "heading only (a table of contents entry?)"
+    first = chapters[0]
+    if len(chapters) > 1 and len(first.paragraphs) == 1 and first.source == "line 1":
+        # "# Book Title" over "## Chapter" headings: the book's title, not a chapter to narrate alone.
+        first.skipped, first.reason = True, "book title"
+        if not _GUTENBERG_FIELD.search(text[:20000]):
+            title = first.title
     opening = chapters[0]
     has_contents = any(_CONTENTS.match(p) for p in opening.paragraphs)
     if opening.source == "line 1" and len(chapters) > 1 and has_contents:
