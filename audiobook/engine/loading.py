@@ -94,7 +94,7 @@ def load_backend(backend: str = "auto", model: str | None = None, device: str = 
     """
     source = resolve_source(backend, model)
     if source.fallback:
-        _announce_fallback(source)
+        announce_fallback(source)
     if source.backend == "torch":
         from .torch_backend import TorchBackend
 
@@ -154,7 +154,8 @@ def _reachable(url: str, timeout: float) -> bool:
     return bool(result and result[0])
 
 
-def _announce_fallback(source: ModelSource) -> None:
+def announce_fallback(source: ModelSource) -> None:
+    """Say once per process, on stderr, that the bundled model stands in for the default one."""
     global _fallback_announced
     if _fallback_announced:
         return

@@ -1,0 +1,382 @@
+"""The ``audiobook`` command. Thin: each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import AudiobookError
+
+log = logging.getLogger("audiobook")
+
+EXIT_USER_ERROR = 2
+EXIT_FAILED_CHUNKS = 1
+EXIT_INTERRUPTED = 130
+
+
+class UserError(click.ClickException):
+    exit_code = EXIT_USER_ERROR
+
+
+def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Library errors become one ``Error: ...`` line and exit status 2; Ctrl-C becomes a resume hint."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AudiobookError as e:
+            log.debug("user error", exc_info=True)
+            raise UserError(str(e).splitlines()[0] if not _verbose() else str(e)) from e
+        except KeyboardInterrupt:
+            job_dir = kwargs.get("job_dir")
+            hint = f"; continue with: audiobook resume {job_dir}" if job_dir else ""
+            click.echo(f"\nInterrupted: finished chunks are saved{hint}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def _verbose() -> bool:
+    return logging.getLogger("audiobook").getEffectiveLevel() <= logging.DEBUG
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="audiobook")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logs, and full details on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, warnings and errors only.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
+    """Turn ebooks into audiobooks with Kokoro-82M, on your own machine.
+
+    \b
+    Example:
+      audiobook build book.epub            # plan, synthesize, write book.m4b
+      audiobook resume book-audiobook/     # after a crash or Ctrl-C
+    """
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("audiobook").setLevel(level)
+    ctx.obj = {"quiet": quiet}
+
+
+# ---- shared options ------------------------------------------------------------------------------
+
+def _synthesis_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--voice", help="Voice name, .pt pack, or blend like 'af_heart*0.7+af_bella*0.3'."),
+        click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Speaking speed, 0.5-2.0 [1.0]."),
+        click.option("--lang", help="Kokoro language code (a, b, e, f, h, i, j, p, z) [from the book]."),
+        click.option("--seed", type=int, help="Job seed for reproducible audio [0]."),
+        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), help="Synthesis backend [auto]."),
+        click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'."),
+        click.option("--max-chunk-chars", type=click.IntRange(200, 100_000),
+                     help="Largest chunk, in characters (the unit of resume and scheduling)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
+                     show_default=True, help="Where the model runs."),
+        click.option("--workers", type=click.IntRange(1, 64), default=None,
+                     help="Worker processes [1 on a GPU; on a CPU one per core, up to 4]."),
+        click.option("--threads", type=click.IntRange(1, 256), default=None,
+                     help="CPU threads per worker [the cores shared out between the workers]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--format", "fmt", type=click.Choice(["m4b", "mp3", "opus", "flac", "wav"]),
+                     help="Output format [m4b]."),
+        click.option("--out", "out_path", type=click.Path(dir_okay=True, path_type=Path),
+                     help="Output file (a folder with --split chapters) [<book>.<format> beside the job]."),
+        click.option("--split", type=click.Choice(["none", "chapters"]), help="One file per chapter."),
+        click.option("--pause-paragraph", type=click.FloatRange(0, 10), help="Seconds after a paragraph."),
+        click.option("--pause-title", type=click.FloatRange(0, 10), help="Seconds after a chapter title."),
+        click.option("--pause-chapter", type=click.FloatRange(0, 30), help="Seconds between chapters."),
+        click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on]."),
+        click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings_given(voice, speed, lang, seed, backend, model, max_chunk_chars) -> dict[str, Any]:
+    return {"voice": voice, "speed": speed, "lang": lang, "seed": seed, "backend": backend,
+            "model": model, "max_chunk_chars": max_chunk_chars}
+
+
+def _output(base: dict[str, Any] | None, fmt, split, pause_paragraph, pause_title, pause_chapter,
+            loudnorm, loudness) -> Any:
+    """OutputOptions from the flags given, on top of ``base`` (the job's current ones)."""
+    from .outputs import OutputOptions
+
+    data = dict(base or {})
+    if fmt:
+        data["format"] = fmt
+    if split:
+        data["split_chapters"] = split == "chapters"
+    pauses = dict(data.get("pauses") or {})
+    for key, value in (("paragraph", pause_paragraph), ("title", pause_title), ("chapter", pause_chapter)):
+        if value is not None:
+            pauses[key] = value
+    if pauses:
+        data["pauses"] = pauses
+    if loudnorm is not None:
+        data["loudnorm"] = loudnorm
+    if loudness is not None:
+        data["loudness_target"] = loudness
+    return OutputOptions.from_dict(data)
+
+
+def _run(ctx: click.Context, device: str, workers: int | None, threads: int | None):
+    from .runner import RunOptions
+
+    return RunOptions(workers=workers, device=device, threads=threads, quiet=ctx.obj["quiet"])
+
+
+def _finish(result: Any) -> None:
+    """Print where the book is, or name the failed chunks and exit non-zero."""
+    if result.failed:
+        ids = ", ".join(c.id for c in result.failed)
+        click.echo(f"{len(result.failed)} chunk(s) failed: {ids}", err=True)
+        for chunk in result.failed[:5]:
+            click.echo(f"  {chunk.id}: {chunk.error}", err=True)
+        click.echo(f"Fix the cause (see {result.job.dir}/logs), then: audiobook resume {result.job.dir}",
+                   err=True)
+        sys.exit(EXIT_FAILED_CHUNKS)
+    export = result.export
+    click.echo(f"Wrote {export.path} ({_hms(export.duration_s)}, {len(export.chapters)} chapters)")
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+BOOK = click.Path(exists=False, dir_okay=False, path_type=Path)
+JOB = click.Path(file_okay=False, path_type=Path)
+
+
+def default_job_dir(book: Path) -> Path:
+    """``./<book stem>-audiobook`` in the working directory."""
+    return Path.cwd() / f"{book.stem}-audiobook"
+
+
+# ---- commands ------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("book", type=BOOK)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_user_errors
+def inspect(book: Path, as_json: bool) -> None:
+    """Show a book's chapters as they will be narrated, and what is skipped.
+
+    \b
+    Example:
+      audiobook inspect book.epub
+      audiobook inspect book.epub --json | jq '.chapters[] | select(.skipped)'
+    """
+    from .chapters import book_summary
+    from .readers import read_book
+
+    summary = book_summary(read_book(book))
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"{summary['title']}\nby {summary['author'] or 'unknown'} ({summary['language']})\n")
+    for ch in summary["chapters"]:
+        state = f"skipped: {ch['reason']}" if ch["skipped"] else _hms(ch.get("seconds", 0.0))
+        click.echo(f"{ch['index']:>4}  {ch['title'][:56]:<56} {ch['chars']:>8,} chars {ch['words']:>7,} words"
+                   f"  {state}")
+
+
+@cli.command()
+@click.argument("book", type=BOOK)
+@click.option("--job-dir", type=JOB, help="Where to write the job [./<book>-audiobook].")
+@click.option("--chapters", "chapter_spec", default="all", show_default=True,
+              help="Chapters to narrate, as `inspect` numbers them: all, 1-3,7, or everything (skipped too).")
+@_synthesis_options
+@_user_errors
+def plan(book: Path, job_dir: Path | None, chapter_spec: str, **given: Any) -> None:
+    """Write a job directory (job.json and one text file per chunk) without synthesizing.
+
+    Read or edit the chunk texts, then run `audiobook resume JOB_DIR`.
+
+    \b
+    Example:
+      audiobook plan book.epub --job-dir book-job --chapters 1-3
+      $EDITOR book-job/chunks/001-0000.txt
+      audiobook resume book-job
+    """
+    from .job import Settings
+    from .runner import plan as plan_job
+
+    job_dir = job_dir or default_job_dir(book)
+    settings = Settings.from_dict({k: v for k, v in given.items() if v is not None})
+    job = plan_job(book, job_dir, settings, chapter_spec)
+    click.echo(f"Planned {len(job.chunks)} chunks in {len(job.chapters)} chapters: {job.dir}")
+
+
+@cli.command()
+@click.argument("book", type=BOOK)
+@click.option("--job-dir", type=JOB, help="Job directory [./<book>-audiobook].")
+@click.option("--chapters", "chapter_spec", help="Chapters to narrate: all, 1-3,7, everything [all].")
+@click.option("--allow-settings-change", is_flag=True,
+              help="Re-synthesize an existing job with new voice/speed/seed/model settings.")
+@_synthesis_options
+@_run_options
+@_output_options
+@click.pass_context
+@_user_errors
+def build(ctx: click.Context, book: Path, job_dir: Path | None, chapter_spec: str | None,
+          allow_settings_change: bool, device: str, workers: int | None, threads: int | None,
+          out_path: Path | None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness,
+          **given: Any) -> None:
+    """Make an audiobook: plan the book, synthesize every chunk, write the final file.
+
+    Run it again (or `resume`) after a crash: finished chunks are kept.
+
+    \b
+    Example:
+      audiobook build book.epub                       # -> ./book.m4b
+      audiobook build book.epub --voice af_heart --speed 1.1 --format mp3 --out ~/Books/book.mp3
+    """
+    from .runner import build as build_book
+
+    job_dir = job_dir or default_job_dir(book)
+    output = _output(None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
+    result = build_book(book, job_dir, _settings_given(**given), chapter_spec, output, out_path,
+                        _run(ctx, device, workers, threads), allow_settings_change)
+    _finish(result)
+
+
+@cli.command()
+@click.argument("job_dir", type=JOB)
+@click.option("--allow-settings-change", is_flag=True,
+              help="Accept new voice/speed/seed/model settings and re-synthesize every chunk.")
+@_synthesis_options
+@_run_options
+@_output_options
+@click.pass_context
+@_user_errors
+def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, device: str, workers: int | None,
+           threads: int | None, out_path: Path | None, fmt, split, pause_paragraph, pause_title,
+           pause_chapter, loudnorm, loudness, **given: Any) -> None:
+    """Continue a job from its job.json: redo only what is missing, failed or edited.
+
+    \b
+    Example:
+      audiobook resume book-audiobook/
+      audiobook resume book-audiobook/ --workers 2
+    """
+    from .job import load
+    from .runner import resume as resume_job
+
+    base = load(job_dir).output
+    output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
+    result = resume_job(job_dir, _settings_given(**given), output, out_path,
+                        _run(ctx, device, workers, threads), allow_settings_change)
+    _finish(result)
+
+
+@cli.command()
+@click.argument("job_dir", type=JOB)
+@_output_options
+@_user_errors
+def export(job_dir: Path, out_path: Path | None, fmt, split, pause_paragraph, pause_title, pause_chapter,
+           loudnorm, loudness) -> None:
+    """Write a finished job in another format, layout or loudness, synthesizing nothing.
+
+    \b
+    Example:
+      audiobook export book-audiobook/ --format mp3
+      audiobook export book-audiobook/ --format opus --split chapters --out book-opus/
+    """
+    from .job import load
+    from .runner import export_job
+
+    base = load(job_dir).output
+    output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
+    result = export_job(job_dir, output, out_path)
+    click.echo(f"Wrote {result.path} ({_hms(result.duration_s)}, {len(result.chapters)} chapters)")
+
+
+@cli.command()
+@click.argument("job_dir", type=JOB)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_user_errors
+def status(job_dir: Path, as_json: bool) -> None:
+    """Show a job's progress: chunks by status, characters and audio done, failures, the final file.
+
+    \b
+    Example:
+      audiobook status book-audiobook/
+    """
+    from .runner import status as job_status
+
+    info = job_status(job_dir)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        return
+    counts = info["chunks"]
+    pct = 100.0 * info["chars_done"] / info["chars_total"] if info["chars_total"] else 100.0
+    click.echo(f"{info['title']} ({info['job_dir']})")
+    click.echo(f"chunks: {counts['done']} done, {counts['pending']} pending, {counts['failed']} failed "
+               f"of {info['chunks_total']}")
+    click.echo(f"text:   {info['chars_done']:,} of {info['chars_total']:,} characters ({pct:.1f}%)")
+    total = info["audio_estimated_total_s"]
+    click.echo(f"audio:  {_hms(info['audio_done_s'])} done" + (f", about {_hms(total)} in all" if total else ""))
+    s = info["settings"]
+    click.echo(f"model:  {s['backend']} {s['model'] or '(not resolved yet)'}, voice {s['voice'] or 'default'}, "
+               f"speed {s['speed']}")
+    for failure in info["failures"]:
+        click.echo(f"failed: {failure['id']} after {failure['attempts']} attempts: {failure['error']}")
+    click.echo(f"output: {info['output'] or 'not written yet'}")
+
+
+@cli.command()
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
+@click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'.")
+@click.option("--lang", default="a", show_default=True, help="Language code whose default voice to mark.")
+@_user_errors
+def voices(backend: str, model: str | None, lang: str) -> None:
+    """List the voices the resolved model offers (the default one is marked *).
+
+    \b
+    Example:
+      audiobook voices
+      audiobook voices --model ./Kokoro-82M
+    """
+    from .engine.loading import load_backend
+
+    loaded = load_backend(backend, model, "cpu")
+    default = loaded.default_voice(lang)
+    click.echo(f"{loaded.name} model {loaded.model_id}:")
+    for name in loaded.voice_names():
+        click.echo(f"{'*' if name == default else ' '} {name}")
+
+
+def main() -> None:
+    cli(prog_name="audiobook")
+
+
+if __name__ == "__main__":
+    main()
