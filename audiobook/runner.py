@@ -292,6 +292,8 @@ class _Pool:
         attempts, payload = detail
         chunk.attempts += attempts
         if kind == "done":
+            if self.job.settings.voice is None and payload.get("voice"):
+                self.job.settings.voice = payload["voice"]  # the model's default, fixed for the whole job
             self.done_count += 1
             self.synth_s += payload["synth_s"]
             self._done_chars += chunk.chars
@@ -387,7 +389,8 @@ class _Pool:
         if frames != answer.get("frames"):
             raise SynthesisError(f"{wav_rel} holds {frames} frames, the worker reported {answer.get('frames')}")
         return {"wav": wav_rel, "frames": frames, "paragraph_ends": answer.get("paragraph_ends", []),
-                "synth_s": float(answer.get("synth_s", 0.0)), "text_sha256": text_sha}
+                "synth_s": float(answer.get("synth_s", 0.0)), "text_sha256": text_sha,
+                "voice": answer.get("voice")}
 
     def _timeout(self, chars: int) -> float:
         """Proportional to the chunk's length, from the speed measured so far in this run."""

@@ -165,7 +165,7 @@ def answer(engine, line: str) -> dict:  # noqa: ANN001 - Engine, imported lazily
         write_wav(out_wav, result.audio)
         return {"id": request_id, "ok": True, "frames": result.frames, "seconds": round(result.seconds, 3),
                 "synth_s": round(time.perf_counter() - started, 3), "paragraph_ends": result.paragraph_ends,
-                "phonemes": result.phonemes_synth}
+                "phonemes": result.phonemes_synth, "voice": result.voice}
     except KeyError as e:
         return {"id": request_id, "ok": False, "error": f"request is missing {e}"}
     except Exception as e:  # noqa: BLE001 - one bad request must not end the worker

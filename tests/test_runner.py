@@ -65,9 +65,10 @@ def test_build_writes_audio_output_json_and_status(tmp_path: Path, book: Path, g
     assert all(c.status == "done" and c.attempts == 1 for c in job.chunks)
     assert [c.title for c in job.chapters] == ["Chapter One", "Chapter Two", "Chapter Three"]
     assert job.settings.backend == "torch" and job.settings.model == str(given["model"])
+    assert job.settings.voice == "af_test"  # the model's default, recorded so a resume cannot drift
     meta = json.loads((tmp_path / "output.json").read_text())
     assert [c["title"] for c in meta["chapters"]] == ["Chapter One", "Chapter Two", "Chapter Three"]
-    assert meta["backend"] == "torch" and meta["device"] == "cpu"
+    assert meta["backend"] == "torch" and meta["device"] == "cpu" and meta["voice"] == "af_test"
     assert meta["duration_s"] == pytest.approx(info.frames / 24000, abs=0.05)
     state = runner.status(tmp_path / "job")
     assert state["chunks"] == {"pending": 0, "done": len(job.chunks), "failed": 0}

@@ -55,6 +55,8 @@ class Synthesis:
     synth_s: float = 0.0
     """Seconds in the model."""
     timings: dict[str, float] = field(default_factory=dict)
+    voice: str = ""
+    """The voice spoken: the one asked for, or the language's default when none was."""
 
     @property
     def frames(self) -> int:
@@ -88,6 +90,7 @@ class Engine:
         """
         check_speed(speed)
         lang = lang_code_for(lang)
+        voice = voice or self.backend.default_voice(lang)
         pack = self.voice_pack(voice, lang)
         started = time.perf_counter()
         paragraphs = [phonemize(p, lang) for p in split_paragraphs(text, split_pattern)]
@@ -116,7 +119,7 @@ class Engine:
             raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
         paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
         return Synthesis(audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s,
-                         {"g2p_s": g2p_s, "synth_s": synth_s})
+                         {"g2p_s": g2p_s, "synth_s": synth_s}, voice)
 
 
 def check_speed(speed: float) -> None:
