@@ -91,7 +91,7 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
                      show_default=True, help="Where the model runs."),
         click.option("--workers", type=click.IntRange(1, 64), default=None,
-                     help="Worker processes [1 on a GPU; on a CPU one per core, up to 4]."),
+                     help="Worker processes [4 on a CUDA GPU, 1 on MPS, one per core up to 4 on a CPU]."),
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="CPU threads per worker [the cores shared out between the workers]."),
     ]
