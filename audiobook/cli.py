@@ -37,7 +37,7 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             log.debug("user error", exc_info=True)
             raise UserError(str(e).splitlines()[0] if not _verbose() else str(e)) from e
         except KeyboardInterrupt:
-            job_dir = kwargs.get("job_dir")
+            job_dir = kwargs.get("job_dir") or (default_job_dir(kwargs["book"]) if kwargs.get("book") else None)
             hint = f"; continue with: audiobook resume {job_dir}" if job_dir else ""
             click.echo(f"\nInterrupted: finished chunks are saved{hint}", err=True)
             sys.exit(EXIT_INTERRUPTED)
