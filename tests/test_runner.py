@@ -241,3 +241,14 @@ def test_ctrl_c_saves_state_and_hints_resume(tmp_path: Path, book: Path, given: 
     jobs.load(job_dir)  # state is readable
     subprocess.run(_cli("resume", str(job_dir)), check=True, env=env, timeout=600)
     assert (tmp_path / "out.wav").exists()
+
+
+def test_worker_layout_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "_cores", lambda: 8)
+    assert runner.worker_layout(runner.RunOptions(device="cpu")) == (4, 2)
+    assert runner.worker_layout(runner.RunOptions(device="cpu", workers=3)) == (3, 2)
+    assert runner.worker_layout(runner.RunOptions(device="cpu", workers=2, threads=1)) == (2, 1)
+    assert runner.worker_layout(runner.RunOptions(device="cuda"))[0] == runner.GPU_WORKERS
+    assert runner.worker_layout(runner.RunOptions(device="mps"))[0] == 1
+    monkeypatch.setattr(runner, "_cores", lambda: 2)
+    assert runner.worker_layout(runner.RunOptions(device="cpu")) == (2, 1)
