@@ -259,10 +259,12 @@ def build(ctx: click.Context, book: Path, job_dir: Path | None, chapter_spec: st
       audiobook build book.epub                       # -> ./book.m4b
       audiobook build book.epub --voice af_heart --speed 1.1 --format mp3 --out ~/Books/book.mp3
     """
+    from .job import JOB_FILE, load
     from .runner import build as build_book
 
     job_dir = job_dir or default_job_dir(book)
-    output = _output(None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
+    base = load(job_dir).output if (job_dir / JOB_FILE).exists() else None  # flags change only what they name
+    output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
     result = build_book(book, job_dir, _settings_given(**given), chapter_spec, output, out_path,
                         _run(ctx, device, workers, threads), allow_settings_change)
     _finish(result)

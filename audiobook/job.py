@@ -303,10 +303,13 @@ def verify(job: Job) -> list[str]:
         text_path = job.dir / chunk.text
         if not text_path.is_file():
             raise JobError(f"{text_path}: chunk text file is missing (restore it or plan the job again)")
-        current = sha256_file(text_path)
+        try:
+            text = text_path.read_text(encoding="utf-8")  # what the worker is sent, newlines normalised
+        except UnicodeDecodeError as e:
+            raise JobError(f"{text_path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from e
+        current = sha256_text(text)
         if current != chunk.text_sha256:
-            chunk.text_sha256 = current
-            chunk.chars = len(text_path.read_text(encoding="utf-8"))
+            chunk.text_sha256, chunk.chars = current, len(text)
         if chunk.status != DONE:
             continue
         problem = _done_problem(job, chunk)

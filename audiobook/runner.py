@@ -7,6 +7,7 @@ loses at most the chunks in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -110,9 +111,17 @@ def build(book_path: Path, job_dir: Path, given: dict[str, Any], chapter_spec: s
         log.info("picking up the job already planned in %s", job_dir)
         return _continue(job, given, output, out_path, run, allow_settings_change)
     settings = Settings.from_dict({k: v for k, v in given.items() if v is not None})
+    created = not job_dir.exists()
     job_dir.mkdir(parents=True, exist_ok=True)
-    with JobLock(job_dir):
-        job = plan(book_path, job_dir, settings, chapter_spec or "all", output)
+    try:
+        with JobLock(job_dir):
+            job = plan(book_path, job_dir, settings, chapter_spec or "all", output)
+    except BaseException:
+        if created:  # a book that cannot be read leaves nothing behind
+            (job_dir / ".lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                job_dir.rmdir()
+        raise
     return _continue(job, {}, None, out_path, run, allow_settings_change)
 
 
@@ -152,10 +161,11 @@ def _apply_overrides(job: Job, overrides: dict[str, Any], allow: bool) -> None:
     if not changed:
         return
     listing = ", ".join(f"{k} {current.get(k)!r} -> {v!r}" for k, v in changed.items())
-    if not allow:
+    if not allow and any(c.status == DONE for c in job.chunks):
         raise JobError(f"{job.dir}: this job's audio was made with other settings ({listing}); pass "
                        "--allow-settings-change to re-synthesize every chunk with the new ones")
-    log.warning("settings changed (%s): every chunk will be synthesized again", listing)
+    if any(c.status == DONE for c in job.chunks):
+        log.warning("settings changed (%s): every chunk will be synthesized again", listing)
     for key, value in changed.items():
         setattr(job.settings, key, value)
     for chunk in job.chunks:
@@ -165,8 +175,13 @@ def _apply_overrides(job: Job, overrides: dict[str, Any], allow: bool) -> None:
 
 
 def _set_output(job: Job, output: OutputOptions | None, out_path: Path | None) -> None:
+    """Take new output options; a saved ``--out`` is forgotten when the format or layout changes without a
+    new one (an MP3 must not be written over the M4B's name)."""
     if output is not None:
-        job.output.update(output.to_dict())
+        new = output.to_dict()
+        if out_path is None and any(new.get(k) != job.output.get(k) for k in ("format", "split_chapters")):
+            job.output.pop("path", None)
+        job.output.update(new)
     if out_path is not None:
         job.output["path"] = str(Path(out_path).resolve())
     job.save()
@@ -189,7 +204,14 @@ def resolve_model(job: Job) -> None:
     from .engine.loading import announce_fallback, resolve_source
 
     settings = job.settings
+    if settings.voice:
+        from .engine.voices import absolute_voice_spec
+
+        settings.voice = absolute_voice_spec(settings.voice)
+    if settings.model and Path(settings.model).exists():
+        settings.model = str(Path(settings.model).resolve())  # resume may run from another directory
     if settings.backend in ("torch", "onnx") and settings.model:
+        job.save()
         return
     source = resolve_source(settings.backend, settings.model)
     if source.fallback:
@@ -269,6 +291,7 @@ class _Pool:
         self.stop = threading.Event()
         self.workers: list[Worker] = []
         self.hello: dict[str, Any] = {}
+        self.loaded = threading.Event()
         self.done_count, self.synth_s, self._done_chars = 0, 0.0, 0
 
     # main thread
@@ -285,7 +308,13 @@ class _Pool:
         remaining = len(todo)
         try:
             while remaining:
-                kind, chunk, detail = self.events.get()
+                try:
+                    kind, chunk, detail = self.events.get(timeout=1.0)
+                except queue.Empty:
+                    if not any(t.is_alive() for t in threads):
+                        raise SynthesisError(f"every worker thread stopped with {remaining} chunks left; "
+                                             f"see {self.job.dir / 'logs'}") from None
+                    continue
                 if kind == "hello":
                     self._record_hello(detail)
                     continue
@@ -330,6 +359,10 @@ class _Pool:
 
     def _record_hello(self, hello: dict[str, Any]) -> None:
         if not self.hello:
+            if self.job.settings.voice and "voices" in hello:
+                from .engine.voices import check_voice_spec
+
+                check_voice_spec(self.job.settings.voice, hello["voices"])  # fail once, not every chunk
             self.hello = hello
             log.info("%d worker(s): backend=%s model=%s device=%s (model loaded in %.1f s)",
                      self.run_opts.workers, hello.get("backend"), hello.get("model"), hello.get("device"),
@@ -351,8 +384,11 @@ class _Pool:
                 except queue.Empty:
                     return
                 worker = self._attempt_chunk(chunk, worker, index)
-        except WorkerFailure as e:
+        except WorkerFailure as e:  # no worker of this job could load the model at all
             self.events.put(("fatal", None, str(e)))
+        except BaseException as e:  # the OS refusing a process, or a bug: never leave the main thread waiting
+            log.debug("worker thread %d stopped", index, exc_info=True)
+            self.events.put(("fatal", None, f"worker thread {index} stopped: {type(e).__name__}: {e}"))
         finally:
             if worker is not None:
                 worker.stop()
@@ -362,15 +398,19 @@ class _Pool:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self.stop.is_set():
                 return worker
-            if worker is None:
-                worker = self._start_worker(index)
             try:
+                if worker is None:
+                    worker = self._start_worker(index)
                 result = self._synthesize_once(worker, chunk)
             except WorkerFailure as e:
+                if worker is None and not self.loaded.is_set():
+                    raise
+                # after a crash, a replacement that cannot start (say, memory still held) costs one attempt
                 error = str(e)
-                worker.stop()
+                if worker is not None:
+                    worker.stop()
                 worker = None
-            except (SynthesisError, OSError) as e:
+            except (SynthesisError, OSError, RuntimeError, UnicodeError) as e:
                 error = str(e)
             else:
                 self.events.put(("done", chunk, (attempt, result)))
@@ -385,6 +425,7 @@ class _Pool:
         worker = Worker(self._spec(), self.job.dir / "logs" / f"worker-{index}.log")
         self.workers.append(worker)
         hello = worker.start()
+        self.loaded.set()
         self.events.put(("hello", None, hello))
         return worker
 

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the worker; return the exit status (argparse exits 2 on invalid flags)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.serve:
+        die_with_parent()
     if not args.serve and not (args.text_file and args.out_wav):
         parser.error("one-shot mode needs --text-file and --out-wav (or pass --serve)")
     if args.threads is not None and args.threads < 1:
@@ -64,6 +66,26 @@ def main(argv: list[str] | None = None) -> int:
 
         enable_kokoro_warnings()
         return serve(args, channel) if args.serve else one_shot(args, channel)
+
+
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the runner dies, so no orphan worker keeps burning the CPU after a kill.
+
+    Set here rather than in the runner's fork (``preexec_fn`` is not safe in a threaded parent). If the
+    runner died before this line, the worker notices the new parent and leaves at once.
+    """
+    parent = os.environ.get("AUDIOBOOK_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):
+        os._exit(1)
 
 
 @contextlib.contextmanager
@@ -139,7 +161,8 @@ def serve(args: argparse.Namespace, channel: IO[str]) -> int:
         return 1
     backend = engine.backend
     send(channel, {"ready": True, "device": backend.device, "backend": backend.name,
-                   "model": backend.model_id, "load_s": round(load_s, 3), "pid": os.getpid()})
+                   "model": backend.model_id, "load_s": round(load_s, 3), "pid": os.getpid(),
+                   "voices": backend.voice_names()})
     for line in sys.stdin:
         if line.strip():
             send(channel, answer(engine, line))

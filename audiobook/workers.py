@@ -7,12 +7,10 @@ job: the caller gets ``WorkerFailure`` and starts a fresh worker.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -70,7 +68,7 @@ class Worker:
         with open(self.log_path, "ab") as stderr:
             self._proc = subprocess.Popen(
                 self.spec.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                env=_worker_env(), start_new_session=True, preexec_fn=_die_with_parent,
+                env=_worker_env(), start_new_session=True
             )
         self._lines = queue.Queue()
         threading.Thread(target=_pump, args=(self._proc.stdout, self._lines), daemon=True).start()
@@ -139,19 +137,11 @@ def _pump(stream: BinaryIO, lines: queue.Queue[bytes | None]) -> None:
     lines.put(None)
 
 
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGKILL when the runner dies, so no orphan keeps burning the CPU."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _worker_env() -> dict[str, str]:
     """Workers import this very package, even when it runs from a source checkout."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["AUDIOBOOK_PARENT_PID"] = str(os.getpid())  # the worker ends itself when this process dies
     return env

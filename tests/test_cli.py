@@ -116,11 +116,13 @@ def test_voices_lists_the_models_voices(test_model_dir: Path) -> None:
     assert "* af_test" in result.output and "  bf_test" in result.output
 
 
-def test_unknown_voice_fails_every_chunk_and_says_why(tmp_path: Path, example_epub: Path,
-                                                       test_model_dir: Path) -> None:
-    result = invoke("-q", "build", str(example_epub), "--job-dir", str(tmp_path / "job"), "--chapters", "4",
-                    "--model", str(test_model_dir), "--voice", "af_nobody", "--format", "wav", "--device", "cpu",
-                    "--workers", "1")
-    assert result.exit_code == 1
-    assert "chunk(s) failed" in result.output and "voice 'af_nobody' not found; available: af_test" in result.output
-    assert f"audiobook resume {tmp_path / 'job'}" in result.output
+def test_unknown_voice_is_one_error_before_any_chunk_and_can_be_fixed(tmp_path: Path, example_epub: Path,
+                                                                        test_model_dir: Path) -> None:
+    args = ["-q", "build", str(example_epub), "--job-dir", str(tmp_path / "job"), "--chapters", "4",
+            "--model", str(test_model_dir), "--format", "wav", "--no-loudnorm", "--device", "cpu",
+            "--workers", "1"]
+    _one_error_line(invoke(*args, "--voice", "af_nobody"), "voice 'af_nobody' not found; available: af_test")
+    # nothing was synthesized, so the corrected voice needs no --allow-settings-change
+    result = invoke(*args, "--voice", "bf_test")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "job" / "job.json").read_text())["settings"]["voice"] == "bf_test"

@@ -74,17 +74,24 @@ def test_build_writes_audio_output_json_and_status(tmp_path: Path, book: Path, g
     assert state["chunks"] == {"pending": 0, "done": len(job.chunks), "failed": 0}
     assert state["output"] == str(tmp_path / "out.wav")
 
+    # another format without --out goes to its own default name; the WAV given with --out stays
+    flac = runner.export_job(tmp_path / "job", OutputOptions.from_dict({"format": "flac", "loudnorm": False}), None)
+    assert flac.path == tmp_path / "small.flac" and (tmp_path / "out.wav").exists()
+    assert flac.frames == info.frames
+
 
 def test_resume_redoes_only_an_edited_chunk(tmp_path: Path, book: Path, given: dict) -> None:
     runner.build(book, tmp_path / "job", given, None, wav_output(), tmp_path / "out.wav", run_opts())
     before = {c.id: (tmp_path / "job" / c.wav).stat().st_mtime_ns for c in jobs.load(tmp_path / "job").chunks}
     edited = sorted(before)[1]
     text_file = tmp_path / "job" / "chunks" / f"{edited}.txt"
-    text_file.write_text(text_file.read_text() + " Edited.", encoding="utf-8")
+    # an editor that saves Windows line endings: still one edit, synthesized once
+    text_file.write_bytes((text_file.read_text() + " Edited.").replace("\n", "\r\n").encode())
     result = runner.resume(tmp_path / "job", {}, None, None, run_opts())
     assert not result.failed
     after = {c.id: (tmp_path / "job" / c.wav).stat().st_mtime_ns for c in result.job.chunks}
     assert [cid for cid in before if before[cid] != after[cid]] == [edited]
+    assert jobs.verify(jobs.load(tmp_path / "job")) == []  # and it stays done
 
 
 def test_changed_settings_are_refused_without_the_flag(tmp_path: Path, book: Path, given: dict) -> None:
@@ -141,6 +148,31 @@ def test_a_hung_worker_is_timed_out_and_replaced(tmp_path: Path, book: Path, giv
     assert job.chunks[0].attempts == 2
     with pytest.raises(ProcessLookupError):
         os.kill(frozen[0], 0)
+
+
+def test_a_worker_thread_that_dies_ends_the_run_instead_of_hanging(tmp_path: Path, book: Path, given: dict,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS refusing a new process (EAGAIN) costs attempts and is reported; an unexpected error in a worker
+    thread ends the run with its message. Neither can leave the runner waiting forever. Fork refusal cannot
+    be caused for real here, so starting a worker is what is replaced."""
+    from audiobook.workers import Worker
+
+    def refuse(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(Worker, "start", refuse)
+    runner.plan(book, tmp_path / "job", jobs.Settings(**given))
+    result = runner.resume(tmp_path / "job", {}, wav_output(), None, run_opts(workers=1))
+    assert len(result.failed) == len(result.job.chunks)
+    assert all("Resource temporarily unavailable" in c.error for c in result.failed)
+
+    def broken(self):
+        raise ValueError("a bug in the worker start-up")
+
+    monkeypatch.setattr(Worker, "start", broken)
+    with pytest.raises(SynthesisError, match="a bug in the worker start-up"):
+        runner.resume(tmp_path / "job", {}, None, None, run_opts(workers=1))
+    assert jobs.load(tmp_path / "job").pending()
 
 
 def test_a_model_that_cannot_load_is_a_clear_error(tmp_path: Path, book: Path, given: dict) -> None:

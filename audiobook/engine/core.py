@@ -173,6 +173,8 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray) -> None:
         with os.fdopen(fd, "wb") as out:
             samples = np.asarray(audio, dtype=np.float32)
             soundfile.write(out, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+            out.flush()
+            os.fsync(out.fileno())  # a chunk recorded as done must survive a power cut, not only a kill
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -122,6 +122,27 @@ def _is_pack_file(spec: str) -> bool:
     return spec.strip().endswith(PACK_SUFFIXES) and Path(spec.strip()).is_file()
 
 
+def check_voice_spec(spec: str, available: list[str]) -> None:
+    """Raise the unknown-voice error for any name in ``spec`` that the model lacks (pack files are checked
+    for existence). Cheap: the runner calls it once, before any chunk is synthesized."""
+    for name, _ in parse_voice_spec(spec):
+        if name.endswith(PACK_SUFFIXES) or "/" in name or "\\" in name:
+            if not Path(name).is_file():
+                raise ModelError(f"voice pack file {name} not found")
+        elif name not in available:
+            raise unknown_voice(name, available)
+
+
+def absolute_voice_spec(spec: str) -> str:
+    """The spec with pack-file paths made absolute, so a resume from another directory finds them."""
+    terms = parse_voice_spec(spec)
+    if not any(_is_pack_file(name) for name, _ in terms):
+        return spec
+    if len(terms) == 1:
+        return str(Path(terms[0][0]).resolve())
+    return "+".join(f"{Path(n).resolve() if _is_pack_file(n) else n}*{w:.6g}" for n, w in terms)
+
+
 def unknown_voice(name: str, available: list[str]) -> ModelError:
     """The error for a voice the model lacks, naming the ones it has."""
     return ModelError(f"voice {name!r} not found; available: {', '.join(available)} (see `audiobook voices`)")
