@@ -269,8 +269,11 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_bytes(tmp_path: P
 def test_ctrl_c_saves_state_and_hints_resume(tmp_path: Path, book: Path, given: dict) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     job_dir = tmp_path / "job"
+    # a shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt;
+    # give the build the default disposition a terminal would
     proc = subprocess.Popen(_cli(*_build_args(book, job_dir, tmp_path / "out.wav", given)), env=env,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (job_dir / "logs").exists():
         time.sleep(0.1)
