@@ -70,8 +70,18 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
 
 # ---- shared options ------------------------------------------------------------------------------
 
-def _synthesis_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+def _options(*options: Callable[..., Any]) -> Callable[..., Any]:
+    """One decorator applying several click options, listed in the order --help shows them."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+_synthesis_options = _options(
         click.option("--voice", help="Voice name, .pt pack, or blend like 'af_heart*0.7+af_bella*0.3'."),
         click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Speaking speed, 0.5-2.0 [1.0]."),
         click.option("--lang", help="Kokoro language code (a, b, e, f, h, i, j, p, z) [from the book]."),
@@ -80,28 +90,20 @@ def _synthesis_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'."),
         click.option("--max-chunk-chars", type=click.IntRange(200, 100_000),
                      help="Largest chunk, in characters (the unit of resume and scheduling)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+)
 
 
-def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+_run_options = _options(
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
                      show_default=True, help="Where the model runs."),
         click.option("--workers", type=click.IntRange(1, 64), default=None,
                      help="Worker processes [4 on a CUDA GPU, 1 on MPS, one per core up to 4 on a CPU]."),
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="CPU threads per worker [the cores shared out between the workers]."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+)
 
 
-def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+_output_options = _options(
         click.option("--format", "fmt", type=click.Choice(["m4b", "mp3", "opus", "flac", "wav"]),
                      help="Output format [m4b]."),
         click.option("--out", "out_path", type=click.Path(dir_okay=True, path_type=Path),
@@ -112,10 +114,7 @@ def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--pause-chapter", type=click.FloatRange(0, 30), help="Seconds between chapters."),
         click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on]."),
         click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+)
 
 
 def _settings_given(voice, speed, lang, seed, backend, model, max_chunk_chars) -> dict[str, Any]:

@@ -161,16 +161,16 @@ def _apply_overrides(job: Job, overrides: dict[str, Any], allow: bool) -> None:
     if not changed:
         return
     listing = ", ".join(f"{k} {current.get(k)!r} -> {v!r}" for k, v in changed.items())
-    if not allow and any(c.status == DONE for c in job.chunks):
+    done = [c for c in job.chunks if c.status == DONE]
+    if done and not allow:
         raise JobError(f"{job.dir}: this job's audio was made with other settings ({listing}); pass "
                        "--allow-settings-change to re-synthesize every chunk with the new ones")
-    if any(c.status == DONE for c in job.chunks):
-        log.warning("settings changed (%s): every chunk will be synthesized again", listing)
+    if done:
+        log.warning("settings changed (%s): all %d finished chunks will be synthesized again", listing, len(done))
     for key, value in changed.items():
         setattr(job.settings, key, value)
-    for chunk in job.chunks:
-        if chunk.status == DONE:
-            chunk.status, chunk.frames, chunk.paragraph_ends, chunk.synthesized_sha256 = "pending", None, [], None
+    for chunk in done:
+        chunk.status, chunk.frames, chunk.paragraph_ends, chunk.synthesized_sha256 = "pending", None, [], None
     job.save()
 
 
