@@ -213,9 +213,7 @@ def _read_span(handle: sf.SoundFile, piece: Piece, block_frames: int) -> Iterato
         yield np.ascontiguousarray(block, dtype="<i2").tobytes()
 
 
-def stream_book(
-    chapters: Sequence[ChapterAudio], pauses: Pauses, block_frames: int = BLOCK_FRAMES
-) -> Iterator[bytes]:
+def stream_book(chapters: Sequence[ChapterAudio], pauses: Pauses, block_frames: int = BLOCK_FRAMES) -> Iterator[bytes]:
     """The whole book's PCM (24 kHz mono int16 bytes), pauses included, in flat memory."""
     for pieces in book_pieces(chapters, pauses):
         yield from stream_pieces(pieces, block_frames)

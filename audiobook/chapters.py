@@ -57,9 +57,7 @@ def select_chapters(book: Book, spec: str = "all") -> list[int]:
 
 def _check(index: int, count: int, spec: str) -> int:
     if index >= count:
-        raise AudiobookError(
-            f"--chapters {spec!r}: there is no chapter {index}; this book has chapters 0-{count - 1}"
-        )
+        raise AudiobookError(f"--chapters {spec!r}: there is no chapter {index}; this book has chapters 0-{count - 1}")
     return index
 
 

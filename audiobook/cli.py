@@ -70,6 +70,7 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
 
 # ---- shared options ------------------------------------------------------------------------------
 
+
 def _options(*options: Callable[..., Any]) -> Callable[..., Any]:
     """One decorator applying several click options, listed in the order --help shows them."""
 
@@ -82,48 +83,77 @@ def _options(*options: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _synthesis_options = _options(
-        click.option("--voice", help="Voice name, .pt pack, or blend like 'af_heart*0.7+af_bella*0.3'."),
-        click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Speaking speed, 0.5-2.0 [1.0]."),
-        click.option("--lang", help="Kokoro language code (a, b, e, f, h, i, j, p, z) [from the book]."),
-        click.option("--seed", type=int, help="Job seed for reproducible audio [0]."),
-        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), help="Synthesis backend [auto]."),
-        click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'."),
-        click.option("--max-chunk-chars", type=click.IntRange(200, 100_000),
-                     help="Largest chunk, in characters (the unit of resume and scheduling)."),
+    click.option("--voice", help="Voice name, .pt pack, or blend like 'af_heart*0.7+af_bella*0.3'."),
+    click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Speaking speed, 0.5-2.0 [1.0]."),
+    click.option("--lang", help="Kokoro language code (a, b, e, f, h, i, j, p, z) [from the book]."),
+    click.option("--seed", type=int, help="Job seed for reproducible audio [0]."),
+    click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), help="Synthesis backend [auto]."),
+    click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'."),
+    click.option(
+        "--max-chunk-chars",
+        type=click.IntRange(200, 100_000),
+        help="Largest chunk, in characters (the unit of resume and scheduling).",
+    ),
 )
 
 
 _run_options = _options(
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
-                     show_default=True, help="Where the model runs."),
-        click.option("--workers", type=click.IntRange(1, 64), default=None,
-                     help="Worker processes [4 on a CUDA GPU, 1 on MPS, one per core up to 4 on a CPU]."),
-        click.option("--threads", type=click.IntRange(1, 256), default=None,
-                     help="CPU threads per worker [the cores shared out between the workers]."),
+    click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+        default="auto",
+        show_default=True,
+        help="Where the model runs.",
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=None,
+        help="Worker processes [4 on a CUDA GPU, 1 on MPS, one per core up to 4 on a CPU].",
+    ),
+    click.option(
+        "--threads",
+        type=click.IntRange(1, 256),
+        default=None,
+        help="CPU threads per worker [the cores shared out between the workers].",
+    ),
 )
 
 
 _output_options = _options(
-        click.option("--format", "fmt", type=click.Choice(["m4b", "mp3", "opus", "flac", "wav"]),
-                     help="Output format [m4b]."),
-        click.option("--out", "out_path", type=click.Path(dir_okay=True, path_type=Path),
-                     help="Output file (a folder with --split chapters) [<book>.<format> beside the job]."),
-        click.option("--split", type=click.Choice(["none", "chapters"]), help="One file per chapter."),
-        click.option("--pause-paragraph", type=click.FloatRange(0, 10), help="Seconds after a paragraph."),
-        click.option("--pause-title", type=click.FloatRange(0, 10), help="Seconds after a chapter title."),
-        click.option("--pause-chapter", type=click.FloatRange(0, 30), help="Seconds between chapters."),
-        click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on]."),
-        click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS."),
+    click.option(
+        "--format", "fmt", type=click.Choice(["m4b", "mp3", "opus", "flac", "wav"]), help="Output format [m4b]."
+    ),
+    click.option(
+        "--out",
+        "out_path",
+        type=click.Path(dir_okay=True, path_type=Path),
+        help="Output file (a folder with --split chapters) [<book>.<format> beside the job].",
+    ),
+    click.option("--split", type=click.Choice(["none", "chapters"]), help="One file per chapter."),
+    click.option("--pause-paragraph", type=click.FloatRange(0, 10), help="Seconds after a paragraph."),
+    click.option("--pause-title", type=click.FloatRange(0, 10), help="Seconds after a chapter title."),
+    click.option("--pause-chapter", type=click.FloatRange(0, 30), help="Seconds between chapters."),
+    click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on]."),
+    click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS."),
 )
 
 
 def _settings_given(voice, speed, lang, seed, backend, model, max_chunk_chars) -> dict[str, Any]:
-    return {"voice": voice, "speed": speed, "lang": lang, "seed": seed, "backend": backend,
-            "model": model, "max_chunk_chars": max_chunk_chars}
+    return {
+        "voice": voice,
+        "speed": speed,
+        "lang": lang,
+        "seed": seed,
+        "backend": backend,
+        "model": model,
+        "max_chunk_chars": max_chunk_chars,
+    }
 
 
-def _output(base: dict[str, Any] | None, fmt, split, pause_paragraph, pause_title, pause_chapter,
-            loudnorm, loudness) -> Any:
+def _output(
+    base: dict[str, Any] | None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness
+) -> Any:
     """OutputOptions from the flags given, on top of ``base`` (the job's current ones)."""
     from .outputs import OutputOptions
 
@@ -158,8 +188,7 @@ def _finish(result: Any) -> None:
         click.echo(f"{len(result.failed)} chunk(s) failed: {ids}", err=True)
         for chunk in result.failed[:5]:
             click.echo(f"  {chunk.id}: {chunk.error}", err=True)
-        click.echo(f"Fix the cause (see {result.job.dir}/logs), then: audiobook resume {result.job.dir}",
-                   err=True)
+        click.echo(f"Fix the cause (see {result.job.dir}/logs), then: audiobook resume {result.job.dir}", err=True)
         sys.exit(EXIT_FAILED_CHUNKS)
     export = result.export
     click.echo(f"Wrote {export.path} ({_hms(export.duration_s)}, {len(export.chapters)} chapters)")
@@ -180,6 +209,7 @@ def default_job_dir(book: Path) -> Path:
 
 
 # ---- commands ------------------------------------------------------------------------------------
+
 
 @cli.command()
 @click.argument("book", type=BOOK)
@@ -203,15 +233,19 @@ def inspect(book: Path, as_json: bool) -> None:
     click.echo(f"{summary['title']}\nby {summary['author'] or 'unknown'} ({summary['language']})\n")
     for ch in summary["chapters"]:
         state = f"skipped: {ch['reason']}" if ch["skipped"] else _hms(ch.get("seconds", 0.0))
-        click.echo(f"{ch['index']:>4}  {ch['title'][:56]:<56} {ch['chars']:>8,} chars {ch['words']:>7,} words"
-                   f"  {state}")
+        click.echo(f"{ch['index']:>4}  {ch['title'][:56]:<56} {ch['chars']:>8,} chars {ch['words']:>7,} words  {state}")
 
 
 @cli.command()
 @click.argument("book", type=BOOK)
 @click.option("--job-dir", type=JOB, help="Where to write the job [./<book>-audiobook].")
-@click.option("--chapters", "chapter_spec", default="all", show_default=True,
-              help="Chapters to narrate, as `inspect` numbers them: all, 1-3,7, or everything (skipped too).")
+@click.option(
+    "--chapters",
+    "chapter_spec",
+    default="all",
+    show_default=True,
+    help="Chapters to narrate, as `inspect` numbers them: all, 1-3,7, or everything (skipped too).",
+)
 @_synthesis_options
 @_user_errors
 def plan(book: Path, job_dir: Path | None, chapter_spec: str, **given: Any) -> None:
@@ -238,17 +272,35 @@ def plan(book: Path, job_dir: Path | None, chapter_spec: str, **given: Any) -> N
 @click.argument("book", type=BOOK)
 @click.option("--job-dir", type=JOB, help="Job directory [./<book>-audiobook].")
 @click.option("--chapters", "chapter_spec", help="Chapters to narrate: all, 1-3,7, everything [all].")
-@click.option("--allow-settings-change", is_flag=True,
-              help="Re-synthesize an existing job with new voice/speed/seed/model settings.")
+@click.option(
+    "--allow-settings-change",
+    is_flag=True,
+    help="Re-synthesize an existing job with new voice/speed/seed/model settings.",
+)
 @_synthesis_options
 @_run_options
 @_output_options
 @click.pass_context
 @_user_errors
-def build(ctx: click.Context, book: Path, job_dir: Path | None, chapter_spec: str | None,
-          allow_settings_change: bool, device: str, workers: int | None, threads: int | None,
-          out_path: Path | None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness,
-          **given: Any) -> None:
+def build(
+    ctx: click.Context,
+    book: Path,
+    job_dir: Path | None,
+    chapter_spec: str | None,
+    allow_settings_change: bool,
+    device: str,
+    workers: int | None,
+    threads: int | None,
+    out_path: Path | None,
+    fmt,
+    split,
+    pause_paragraph,
+    pause_title,
+    pause_chapter,
+    loudnorm,
+    loudness,
+    **given: Any,
+) -> None:
     """Make an audiobook: plan the book, synthesize every chunk, write the final file.
 
     Run it again (or `resume`) after a crash: finished chunks are kept.
@@ -264,23 +316,48 @@ def build(ctx: click.Context, book: Path, job_dir: Path | None, chapter_spec: st
     job_dir = job_dir or default_job_dir(book)
     base = load(job_dir).output if (job_dir / JOB_FILE).exists() else None  # flags change only what they name
     output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
-    result = build_book(book, job_dir, _settings_given(**given), chapter_spec, output, out_path,
-                        _run(ctx, device, workers, threads), allow_settings_change)
+    result = build_book(
+        book,
+        job_dir,
+        _settings_given(**given),
+        chapter_spec,
+        output,
+        out_path,
+        _run(ctx, device, workers, threads),
+        allow_settings_change,
+    )
     _finish(result)
 
 
 @cli.command()
 @click.argument("job_dir", type=JOB)
-@click.option("--allow-settings-change", is_flag=True,
-              help="Accept new voice/speed/seed/model settings and re-synthesize every chunk.")
+@click.option(
+    "--allow-settings-change",
+    is_flag=True,
+    help="Accept new voice/speed/seed/model settings and re-synthesize every chunk.",
+)
 @_synthesis_options
 @_run_options
 @_output_options
 @click.pass_context
 @_user_errors
-def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, device: str, workers: int | None,
-           threads: int | None, out_path: Path | None, fmt, split, pause_paragraph, pause_title,
-           pause_chapter, loudnorm, loudness, **given: Any) -> None:
+def resume(
+    ctx: click.Context,
+    job_dir: Path,
+    allow_settings_change: bool,
+    device: str,
+    workers: int | None,
+    threads: int | None,
+    out_path: Path | None,
+    fmt,
+    split,
+    pause_paragraph,
+    pause_title,
+    pause_chapter,
+    loudnorm,
+    loudness,
+    **given: Any,
+) -> None:
     """Continue a job from its job.json: redo only what is missing, failed or edited.
 
     \b
@@ -293,8 +370,9 @@ def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, devic
 
     base = load(job_dir).output
     output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
-    result = resume_job(job_dir, _settings_given(**given), output, out_path,
-                        _run(ctx, device, workers, threads), allow_settings_change)
+    result = resume_job(
+        job_dir, _settings_given(**given), output, out_path, _run(ctx, device, workers, threads), allow_settings_change
+    )
     _finish(result)
 
 
@@ -302,8 +380,9 @@ def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, devic
 @click.argument("job_dir", type=JOB)
 @_output_options
 @_user_errors
-def export(job_dir: Path, out_path: Path | None, fmt, split, pause_paragraph, pause_title, pause_chapter,
-           loudnorm, loudness) -> None:
+def export(
+    job_dir: Path, out_path: Path | None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness
+) -> None:
     """Write a finished job in another format, layout or loudness, synthesizing nothing.
 
     \b
@@ -340,14 +419,18 @@ def status(job_dir: Path, as_json: bool) -> None:
     counts = info["chunks"]
     pct = 100.0 * info["chars_done"] / info["chars_total"] if info["chars_total"] else 100.0
     click.echo(f"{info['title']} ({info['job_dir']})")
-    click.echo(f"chunks: {counts['done']} done, {counts['pending']} pending, {counts['failed']} failed "
-               f"of {info['chunks_total']}")
+    click.echo(
+        f"chunks: {counts['done']} done, {counts['pending']} pending, {counts['failed']} failed "
+        f"of {info['chunks_total']}"
+    )
     click.echo(f"text:   {info['chars_done']:,} of {info['chars_total']:,} characters ({pct:.1f}%)")
     total = info["audio_estimated_total_s"]
     click.echo(f"audio:  {_hms(info['audio_done_s'])} done" + (f", about {_hms(total)} in all" if total else ""))
     s = info["settings"]
-    click.echo(f"model:  {s['backend']} {s['model'] or '(not resolved yet)'}, voice {s['voice'] or 'default'}, "
-               f"speed {s['speed']}")
+    click.echo(
+        f"model:  {s['backend']} {s['model'] or '(not resolved yet)'}, voice {s['voice'] or 'default'}, "
+        f"speed {s['speed']}"
+    )
     for failure in info["failures"]:
         click.echo(f"failed: {failure['id']} after {failure['attempts']} attempts: {failure['error']}")
     click.echo(f"output: {info['output'] or 'not written yet'}")

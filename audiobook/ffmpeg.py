@@ -37,9 +37,7 @@ def find_ffmpeg() -> str:
     if configured:
         found = shutil.which(configured)
         if found is None:
-            raise AudiobookError(
-                f"{ENV_VAR}={configured!r} is not an executable ffmpeg; fix the variable or unset it"
-            )
+            raise AudiobookError(f"{ENV_VAR}={configured!r} is not an executable ffmpeg; fix the variable or unset it")
         return found
     on_path = shutil.which("ffmpeg")
     if on_path:
@@ -59,9 +57,7 @@ def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def run(
-    args: Sequence[str], *, what: str, stdin: Iterable[bytes] | None = None, loglevel: str = "error"
-) -> str:
+def run(args: Sequence[str], *, what: str, stdin: Iterable[bytes] | None = None, loglevel: str = "error") -> str:
     """Run ffmpeg with ``args`` (without the executable); return its stderr.
 
     ``stdin``, when given, is an iterable of byte blocks written to ffmpeg's standard input (for an input
@@ -203,9 +199,7 @@ def parse_ebur128(stderr: str) -> dict[str, str]:
     }
 
 
-def loudnorm_filter(
-    target: float, true_peak: float, lra: float, measured: Mapping[str, str] | None = None
-) -> str:
+def loudnorm_filter(target: float, true_peak: float, lra: float, measured: Mapping[str, str] | None = None) -> str:
     """``loudnorm``: a single dynamic pass when ``measured`` is None, else the linear apply pass."""
     parts = [f"I={target:g}", f"TP={true_peak:g}", f"LRA={lra:g}"]
     if measured is not None:
@@ -327,9 +321,7 @@ _RATE = re.compile(r"(\d+) Hz")
 def probe(path: Path) -> Probe:
     """Read ``path``'s duration, tags, chapters and streams from ``ffmpeg -i`` (no ffprobe needed)."""
     try:
-        text = run(
-            ["-i", str(path), "-f", "ffmetadata", "-y", os.devnull], what=f"reading {path}", loglevel="info"
-        )
+        text = run(["-i", str(path), "-f", "ffmetadata", "-y", os.devnull], what=f"reading {path}", loglevel="info")
     except FFmpegError as e:
         raise FFmpegError(f"cannot read {path}", e.stderr_tail) from e
     return parse_probe(text)

@@ -168,8 +168,9 @@ class Job:
     def save(self) -> None:
         write_atomic(self.path, (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode())
 
-    def mark_done(self, chunk: ChunkState, wav: str, frames: int, paragraph_ends: list[int],
-                  synth_s: float, text_sha256: str) -> None:
+    def mark_done(
+        self, chunk: ChunkState, wav: str, frames: int, paragraph_ends: list[int], synth_s: float, text_sha256: str
+    ) -> None:
         """Record a chunk whose WAV is already in place under its final name."""
         chunk.status, chunk.wav, chunk.frames = DONE, wav, frames
         chunk.paragraph_ends, chunk.synth_s, chunk.error = list(paragraph_ends), synth_s, None
@@ -230,8 +231,16 @@ def chunk_seed(job_seed: int, chunk_id: str) -> int:
 
 # ---- creating ------------------------------------------------------------------------------------
 
-def create(job_dir: Path, book: Book, source: Path, indices: list[int], chunks: list[Chunk],
-           settings: Settings, output: dict[str, Any]) -> Job:
+
+def create(
+    job_dir: Path,
+    book: Book,
+    source: Path,
+    indices: list[int],
+    chunks: list[Chunk],
+    settings: Settings,
+    output: dict[str, Any],
+) -> Job:
     """Write a new job directory: chunk text files, cover, and job.json (written last)."""
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "chunks").mkdir(exist_ok=True)
@@ -240,13 +249,29 @@ def create(job_dir: Path, book: Book, source: Path, indices: list[int], chunks: 
     for chunk in chunks:
         rel = f"chunks/{chunk.id}.txt"
         write_atomic(job_dir / rel, chunk.text.encode("utf-8"))
-        states.append(ChunkState(id=chunk.id, chapter=chunk.chapter, text=rel, chars=len(chunk.text),
-                                 text_sha256=sha256_text(chunk.text), ends_paragraph=chunk.ends_paragraph))
-    chapters = [ChapterEntry(index=i, title=book.chapters[i].title,
-                             chunks=[c.id for c in chunks if c.chapter == i]) for i in indices]
-    job = Job(dir=job_dir, book=_book_record(book, source, job_dir), settings=settings,
-              chapters=chapters, chunks=states, output=output,
-              created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        states.append(
+            ChunkState(
+                id=chunk.id,
+                chapter=chunk.chapter,
+                text=rel,
+                chars=len(chunk.text),
+                text_sha256=sha256_text(chunk.text),
+                ends_paragraph=chunk.ends_paragraph,
+            )
+        )
+    chapters = [
+        ChapterEntry(index=i, title=book.chapters[i].title, chunks=[c.id for c in chunks if c.chapter == i])
+        for i in indices
+    ]
+    job = Job(
+        dir=job_dir,
+        book=_book_record(book, source, job_dir),
+        settings=settings,
+        chapters=chapters,
+        chunks=states,
+        output=output,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     job.save()
     return job
 
@@ -259,14 +284,22 @@ def _book_record(book: Book, source: Path, job_dir: Path) -> dict[str, Any]:
         cover = f"cover.{ext}"
         write_atomic(job_dir / cover, meta.cover)
     return {
-        "title": meta.title, "author": meta.author, "authors": meta.authors, "language": meta.language,
-        "identifier": meta.identifier, "description": meta.description, "date": meta.date,
-        "source": str(source.resolve()), "sha256": sha256_file(source),
-        "cover": cover, "cover_type": meta.cover_type if cover else "",
+        "title": meta.title,
+        "author": meta.author,
+        "authors": meta.authors,
+        "language": meta.language,
+        "identifier": meta.identifier,
+        "description": meta.description,
+        "date": meta.date,
+        "source": str(source.resolve()),
+        "sha256": sha256_file(source),
+        "cover": cover,
+        "cover_type": meta.cover_type if cover else "",
     }
 
 
 # ---- loading and checking ------------------------------------------------------------------------
+
 
 def load(job_dir: Path) -> Job:
     """Read job.json; a clear ``JobError`` if it is missing, corrupt, or of another version."""
@@ -283,10 +316,14 @@ def load(job_dir: Path) -> Job:
         raise JobError(f"{path}: job format version {data.get('version')}; this audiobook reads {VERSION}")
     try:
         return Job(
-            dir=Path(job_dir), book=data["book"], settings=Settings.from_dict(data["settings"]),
+            dir=Path(job_dir),
+            book=data["book"],
+            settings=Settings.from_dict(data["settings"]),
             chapters=[ChapterEntry(**c) for c in data["chapters"]],
             chunks=[ChunkState.from_dict(c) for c in data["chunks"]],
-            output=data.get("output", {}), created=data.get("created", ""), runs=data.get("runs", []),
+            output=data.get("output", {}),
+            created=data.get("created", ""),
+            runs=data.get("runs", []),
         )
     except (KeyError, TypeError) as e:
         raise JobError(f"{path}: malformed job file ({e})") from e
@@ -341,6 +378,7 @@ def _done_problem(job: Job, chunk: ChunkState) -> str | None:
 
 # ---- the lock ------------------------------------------------------------------------------------
 
+
 class JobLock:
     """An exclusive ``flock`` on ``DIR/.lock``: one runner per job. The kernel drops it if we die."""
 
@@ -355,8 +393,10 @@ class JobLock:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise JobError(f"{self.path.parent}: another audiobook process (pid {holder}) is running this "
-                           "job; wait for it or stop it first") from None
+            raise JobError(
+                f"{self.path.parent}: another audiobook process (pid {holder}) is running this "
+                "job; wait for it or stop it first"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd

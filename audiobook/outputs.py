@@ -199,8 +199,7 @@ def chapter_file_names(timings: Sequence[ChapterTiming], extension: str) -> list
     """``01 - Title.ext`` for each chapter, zero-padded to the chapter count, unique."""
     width = max(2, len(str(len(timings))))
     return [
-        f"{n:0{width}d} - {safe_name(t.title) or f'Chapter {n}'}{extension}"
-        for n, t in enumerate(timings, start=1)
+        f"{n:0{width}d} - {safe_name(t.title) or f'Chapter {n}'}{extension}" for n, t in enumerate(timings, start=1)
     ]
 
 
@@ -272,9 +271,7 @@ def export(
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
             marks = [ff.ChapterMark(t.title, t.start_frame, t.end_frame) for t in timings]
-            encoder.encode(
-                stream_book(chapters, options.pauses), out, book_tags(metadata, options.format), marks
-            )
+            encoder.encode(stream_book(chapters, options.pauses), out, book_tags(metadata, options.format), marks)
             files = [out]
             manifest_path = out.parent / MANIFEST_NAME
             data = manifest(files, timings, options, loudness, extra or {})

@@ -14,8 +14,7 @@ PLAIN_EVERY_S = 30.0
 
 
 class Progress:
-    def __init__(self, total_chars: int, done_chars: int, quiet: bool = False,
-                 tty: bool | None = None) -> None:
+    def __init__(self, total_chars: int, done_chars: int, quiet: bool = False, tty: bool | None = None) -> None:
         self.total, self.done = total_chars, done_chars
         self.quiet = quiet
         self._started = time.monotonic()
@@ -24,8 +23,15 @@ class Progress:
         tty = sys.stderr.isatty() if tty is None else tty
         self._bar = None
         if not quiet and tty:
-            self._bar = tqdm(total=total_chars, initial=done_chars, unit="char", unit_scale=True,
-                             dynamic_ncols=True, smoothing=0.1, file=sys.stderr)
+            self._bar = tqdm(
+                total=total_chars,
+                initial=done_chars,
+                unit="char",
+                unit_scale=True,
+                dynamic_ncols=True,
+                smoothing=0.1,
+                file=sys.stderr,
+            )
 
     def advance(self, chars: int) -> None:
         self.done += chars
@@ -41,8 +47,10 @@ class Progress:
         rate = (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else None
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"progress: {pct:.1f}% ({self.done:,}/{self.total:,} chars), {rate:.0f} chars/s, "
-                f"ETA {format_duration(eta) if eta is not None else 'unknown'}")
+        return (
+            f"progress: {pct:.1f}% ({self.done:,}/{self.total:,} chars), {rate:.0f} chars/s, "
+            f"ETA {format_duration(eta) if eta is not None else 'unknown'}"
+        )
 
     def close(self) -> None:
         if self._bar is not None:

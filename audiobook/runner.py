@@ -69,12 +69,15 @@ class RunResult:
 
 # ---- plan ----------------------------------------------------------------------------------------
 
-def plan(book_path: Path, job_dir: Path, settings: Settings, chapter_spec: str = "all",
-         output: OutputOptions | None = None) -> Job:
+
+def plan(
+    book_path: Path, job_dir: Path, settings: Settings, chapter_spec: str = "all", output: OutputOptions | None = None
+) -> Job:
     """Read the book, choose chapters, chunk them, and write a new job directory."""
     if (job_dir / jobs.JOB_FILE).exists():
-        raise JobError(f"{job_dir}: a job is already planned here (use `audiobook resume {job_dir}`, "
-                       "or choose another --job-dir)")
+        raise JobError(
+            f"{job_dir}: a job is already planned here (use `audiobook resume {job_dir}`, or choose another --job-dir)"
+        )
     book = read_book(book_path)
     indices = select_chapters(book, chapter_spec)
     if not settings.max_chunk_chars:
@@ -93,9 +96,17 @@ def plan(book_path: Path, job_dir: Path, settings: Settings, chapter_spec: str =
 
 # ---- build and resume ----------------------------------------------------------------------------
 
-def build(book_path: Path, job_dir: Path, given: dict[str, Any], chapter_spec: str | None,
-          output: OutputOptions | None, out_path: Path | None, run: RunOptions,
-          allow_settings_change: bool = False) -> RunResult:
+
+def build(
+    book_path: Path,
+    job_dir: Path,
+    given: dict[str, Any],
+    chapter_spec: str | None,
+    output: OutputOptions | None,
+    out_path: Path | None,
+    run: RunOptions,
+    allow_settings_change: bool = False,
+) -> RunResult:
     """Plan (or pick up the job already in ``job_dir``), synthesize every pending chunk, export.
 
     ``given`` holds the settings the user named (``Settings`` field names); the rest take defaults.
@@ -103,11 +114,15 @@ def build(book_path: Path, job_dir: Path, given: dict[str, Any], chapter_spec: s
     if (job_dir / jobs.JOB_FILE).exists():
         job = jobs.load(job_dir)
         if job.book.get("sha256") != jobs.sha256_file(book_path):
-            raise JobError(f"{job_dir}: this job was planned from a different book "
-                           f"({job.book.get('source')}); choose another --job-dir")
+            raise JobError(
+                f"{job_dir}: this job was planned from a different book "
+                f"({job.book.get('source')}); choose another --job-dir"
+            )
         if chapter_spec is not None and chapter_spec != job.output.get("chapters", "all"):
-            raise JobError(f"{job_dir}: planned with --chapters {job.output.get('chapters', 'all')}; "
-                           "a different selection needs a new --job-dir")
+            raise JobError(
+                f"{job_dir}: planned with --chapters {job.output.get('chapters', 'all')}; "
+                "a different selection needs a new --job-dir"
+            )
         log.info("picking up the job already planned in %s", job_dir)
         return _continue(job, given, output, out_path, run, allow_settings_change)
     settings = Settings.from_dict({k: v for k, v in given.items() if v is not None})
@@ -125,14 +140,26 @@ def build(book_path: Path, job_dir: Path, given: dict[str, Any], chapter_spec: s
     return _continue(job, {}, None, out_path, run, allow_settings_change)
 
 
-def resume(job_dir: Path, overrides: dict[str, Any], output: OutputOptions | None, out_path: Path | None,
-           run: RunOptions, allow_settings_change: bool = False) -> RunResult:
+def resume(
+    job_dir: Path,
+    overrides: dict[str, Any],
+    output: OutputOptions | None,
+    out_path: Path | None,
+    run: RunOptions,
+    allow_settings_change: bool = False,
+) -> RunResult:
     """Continue a job from ``job.json`` alone: the book file may be gone."""
     return _continue(jobs.load(job_dir), overrides, output, out_path, run, allow_settings_change)
 
 
-def _continue(job: Job, overrides: dict[str, Any], output: OutputOptions | None, out_path: Path | None,
-              run: RunOptions, allow_settings_change: bool) -> RunResult:
+def _continue(
+    job: Job,
+    overrides: dict[str, Any],
+    output: OutputOptions | None,
+    out_path: Path | None,
+    run: RunOptions,
+    allow_settings_change: bool,
+) -> RunResult:
     with JobLock(job.dir):
         job = jobs.load(job.dir)  # re-read under the lock: another run may have finished meanwhile
         _apply_overrides(job, overrides, allow_settings_change)
@@ -153,18 +180,25 @@ def _apply_overrides(job: Job, overrides: dict[str, Any], allow: bool) -> None:
     """Refuse (or, with ``allow``, apply and re-synthesize) settings that would change the audio."""
     given = {k: v for k, v in overrides.items() if v is not None}
     if given.get("max_chunk_chars") not in (None, job.settings.max_chunk_chars):
-        raise JobError(f"{job.dir}: planned with --max-chunk-chars {job.settings.max_chunk_chars}; "
-                       "chunking differently needs a new --job-dir")
+        raise JobError(
+            f"{job.dir}: planned with --max-chunk-chars {job.settings.max_chunk_chars}; "
+            "chunking differently needs a new --job-dir"
+        )
     current = job.settings.to_dict()
-    changed = {k: v for k, v in given.items() if k in AUDIO_SETTINGS and v != current.get(k)
-               and not (k == "backend" and v == "auto")}
+    changed = {
+        k: v
+        for k, v in given.items()
+        if k in AUDIO_SETTINGS and v != current.get(k) and not (k == "backend" and v == "auto")
+    }
     if not changed:
         return
     listing = ", ".join(f"{k} {current.get(k)!r} -> {v!r}" for k, v in changed.items())
     done = [c for c in job.chunks if c.status == DONE]
     if done and not allow:
-        raise JobError(f"{job.dir}: this job's audio was made with other settings ({listing}); pass "
-                       "--allow-settings-change to re-synthesize every chunk with the new ones")
+        raise JobError(
+            f"{job.dir}: this job's audio was made with other settings ({listing}); pass "
+            "--allow-settings-change to re-synthesize every chunk with the new ones"
+        )
     if done:
         log.warning("settings changed (%s): all %d finished chunks will be synthesized again", listing, len(done))
     for key, value in changed.items():
@@ -194,6 +228,7 @@ def _clean_partial_files(job: Job) -> None:
 
 
 # ---- synthesis -----------------------------------------------------------------------------------
+
 
 def resolve_model(job: Job) -> None:
     """Fix ``auto``/unset backend and model to a concrete pair, once, in job.json.
@@ -271,12 +306,19 @@ def synthesize(job: Job, run: RunOptions) -> list[ChunkState]:
     try:
         pool.run(todo)
     finally:
-        job.runs.append({
-            "started": started.isoformat(timespec="seconds"), "wall_s": round(time.monotonic() - wall0, 3),
-            "device": pool.hello.get("device"), "backend": pool.hello.get("backend"),
-            "load_s": pool.hello.get("load_s"),
-            "workers": workers, "threads": threads, "chunks_done": pool.done_count, "synth_s": round(pool.synth_s, 3),
-        })
+        job.runs.append(
+            {
+                "started": started.isoformat(timespec="seconds"),
+                "wall_s": round(time.monotonic() - wall0, 3),
+                "device": pool.hello.get("device"),
+                "backend": pool.hello.get("backend"),
+                "load_s": pool.hello.get("load_s"),
+                "workers": workers,
+                "threads": threads,
+                "chunks_done": pool.done_count,
+                "synth_s": round(pool.synth_s, 3),
+            }
+        )
         job.save()
     return [c for c in job.chunks if c.status == FAILED]
 
@@ -301,8 +343,10 @@ class _Pool:
             self.tasks.put(chunk)
         total = sum(c.chars for c in self.job.chunks)
         progress = Progress(total, total - sum(c.chars for c in todo), quiet=self.run_opts.quiet)
-        threads = [threading.Thread(target=self._drive, args=(i,), daemon=True)
-                   for i in range(min(self.run_opts.workers, len(todo)))]
+        threads = [
+            threading.Thread(target=self._drive, args=(i,), daemon=True)
+            for i in range(min(self.run_opts.workers, len(todo)))
+        ]
         for t in threads:
             t.start()
         remaining = len(todo)
@@ -312,8 +356,9 @@ class _Pool:
                     kind, chunk, detail = self.events.get(timeout=1.0)
                 except queue.Empty:
                     if not any(t.is_alive() for t in threads):
-                        raise SynthesisError(f"every worker thread stopped with {remaining} chunks left; "
-                                             f"see {self.job.dir / 'logs'}") from None
+                        raise SynthesisError(
+                            f"every worker thread stopped with {remaining} chunks left; see {self.job.dir / 'logs'}"
+                        ) from None
                     continue
                 if kind == "hello":
                     self._record_hello(detail)
@@ -340,8 +385,14 @@ class _Pool:
             self.done_count += 1
             self.synth_s += payload["synth_s"]
             self._done_chars += chunk.chars
-            self.job.mark_done(chunk, payload["wav"], payload["frames"], payload.get("paragraph_ends", []),
-                               payload["synth_s"], payload["text_sha256"])
+            self.job.mark_done(
+                chunk,
+                payload["wav"],
+                payload["frames"],
+                payload.get("paragraph_ends", []),
+                payload["synth_s"],
+                payload["text_sha256"],
+            )
             progress.advance(chunk.chars)
         else:
             log.error("chunk %s failed after %d attempts: %s", chunk.id, chunk.attempts, payload)
@@ -364,16 +415,20 @@ class _Pool:
 
                 check_voice_spec(self.job.settings.voice, hello["voices"])  # fail once, not every chunk
             self.hello = hello
-            log.info("%d worker(s): backend=%s model=%s device=%s (model loaded in %.1f s)",
-                     self.run_opts.workers, hello.get("backend"), hello.get("model"), hello.get("device"),
-                     hello.get("load_s", 0.0))
+            log.info(
+                "%d worker(s): backend=%s model=%s device=%s (model loaded in %.1f s)",
+                self.run_opts.workers,
+                hello.get("backend"),
+                hello.get("model"),
+                hello.get("device"),
+                hello.get("load_s", 0.0),
+            )
 
     # worker threads
 
     def _spec(self) -> WorkerSpec:
         s = self.job.settings
-        return WorkerSpec(backend=s.backend, model=s.model, device=self.run_opts.device,
-                          threads=self.run_opts.threads)
+        return WorkerSpec(backend=s.backend, model=s.model, device=self.run_opts.device, threads=self.run_opts.threads)
 
     def _drive(self, index: int) -> None:
         worker: Worker | None = None
@@ -434,18 +489,29 @@ class _Pool:
         text_sha = jobs.sha256_text(text)
         wav_rel = f"wav/{chunk.id}.wav"
         settings = self.job.settings
-        request = {"id": chunk.id, "text": text, "voice": settings.voice, "speed": settings.speed,
-                   "lang": settings.lang, "out_wav": str((self.job.dir / wav_rel).resolve()),
-                   "seed": jobs.chunk_seed(settings.seed, chunk.id)}
+        request = {
+            "id": chunk.id,
+            "text": text,
+            "voice": settings.voice,
+            "speed": settings.speed,
+            "lang": settings.lang,
+            "out_wav": str((self.job.dir / wav_rel).resolve()),
+            "seed": jobs.chunk_seed(settings.seed, chunk.id),
+        }
         answer = worker.request(request, self._timeout(len(text)))
         if not answer.get("ok"):
             raise SynthesisError(answer.get("error", "unknown worker error"))
         frames = soundfile.info(str(self.job.dir / wav_rel)).frames
         if frames != answer.get("frames"):
             raise SynthesisError(f"{wav_rel} holds {frames} frames, the worker reported {answer.get('frames')}")
-        return {"wav": wav_rel, "frames": frames, "paragraph_ends": answer.get("paragraph_ends", []),
-                "synth_s": float(answer.get("synth_s", 0.0)), "text_sha256": text_sha,
-                "voice": answer.get("voice")}
+        return {
+            "wav": wav_rel,
+            "frames": frames,
+            "paragraph_ends": answer.get("paragraph_ends", []),
+            "synth_s": float(answer.get("synth_s", 0.0)),
+            "text_sha256": text_sha,
+            "voice": answer.get("voice"),
+        }
 
     def _timeout(self, chars: int) -> float:
         """Proportional to the chunk's length, from the speed measured so far in this run."""
@@ -456,6 +522,7 @@ class _Pool:
 
 
 # ---- export --------------------------------------------------------------------------------------
+
 
 def _export(job: Job) -> ExportResult:
     options = OutputOptions.from_dict(job.output)
@@ -476,8 +543,10 @@ def export_job(job_dir: Path, output: OutputOptions | None, out_path: Path | Non
             log.warning("repaired: %s", line)
         missing = [c.id for c in job.chunks if c.status != DONE]
         if missing:
-            raise JobError(f"{job_dir}: {len(missing)} chunks are not synthesized yet ({_ids(missing)}); "
-                           f"run `audiobook resume {job_dir}` first")
+            raise JobError(
+                f"{job_dir}: {len(missing)} chunks are not synthesized yet ({_ids(missing)}); "
+                f"run `audiobook resume {job_dir}` first"
+            )
         _set_output(job, output, out_path)
         return _export(job)
 
@@ -493,10 +562,19 @@ def default_output_path(job: Job, options: OutputOptions) -> Path:
 def chapter_audio(job: Job) -> list[ChapterAudio]:
     by_id = {c.id: c for c in job.chunks}
     return [
-        ChapterAudio(index=ch.index, title=ch.title, segments=[
-            Segment(wav=job.dir / by_id[cid].wav, frames=by_id[cid].frames,
-                    paragraph_ends=list(by_id[cid].paragraph_ends), ends_paragraph=by_id[cid].ends_paragraph)
-            for cid in ch.chunks])
+        ChapterAudio(
+            index=ch.index,
+            title=ch.title,
+            segments=[
+                Segment(
+                    wav=job.dir / by_id[cid].wav,
+                    frames=by_id[cid].frames,
+                    paragraph_ends=list(by_id[cid].paragraph_ends),
+                    ends_paragraph=by_id[cid].ends_paragraph,
+                )
+                for cid in ch.chunks
+            ],
+        )
         for ch in job.chapters
     ]
 
@@ -508,8 +586,12 @@ def _run_summary(job: Job) -> dict[str, Any]:
     return {
         "synthesis_wall_s": round(wall, 3),
         "real_time_factor": round(wall / audio_s, 4) if audio_s else None,
-        "device": last.get("device"), "backend": job.settings.backend, "model": job.settings.model,
-        "voice": job.settings.voice, "speed": job.settings.speed, "seed": job.settings.seed,
+        "device": last.get("device"),
+        "backend": job.settings.backend,
+        "model": job.settings.model,
+        "voice": job.settings.voice,
+        "speed": job.settings.speed,
+        "seed": job.settings.seed,
     }
 
 
@@ -518,6 +600,7 @@ def _ids(ids: list[str], limit: int = 8) -> str:
 
 
 # ---- status --------------------------------------------------------------------------------------
+
 
 def status(job_dir: Path) -> dict[str, Any]:
     """What a job holds, read from job.json and checked against the disk (without changing it)."""
@@ -531,13 +614,16 @@ def status(job_dir: Path) -> dict[str, Any]:
     audio_done = sum(c.frames or 0 for c in done) / job.settings.sample_rate
     final = job.output.get("file")
     return {
-        "job_dir": str(job.dir), "title": job.book.get("title"), "author": job.book.get("author"),
-        "chunks": counts, "chunks_total": len(job.chunks),
-        "chars_done": chars_done, "chars_total": chars_total,
+        "job_dir": str(job.dir),
+        "title": job.book.get("title"),
+        "author": job.book.get("author"),
+        "chunks": counts,
+        "chunks_total": len(job.chunks),
+        "chars_done": chars_done,
+        "chars_total": chars_total,
         "audio_done_s": round(audio_done, 2),
         "audio_estimated_total_s": round(audio_done * chars_total / chars_done, 1) if chars_done else None,
-        "failures": [{"id": c.id, "attempts": c.attempts, "error": c.error}
-                     for c in job.chunks if c.status == FAILED],
+        "failures": [{"id": c.id, "attempts": c.attempts, "error": c.error} for c in job.chunks if c.status == FAILED],
         "settings": job.settings.to_dict(),
         "output": final if final and Path(final).exists() else None,
     }

@@ -31,8 +31,11 @@ EXAMPLE = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m audiobook.worker", description="Synthesize speech with Kokoro-82M.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="python -m audiobook.worker",
+        description="Synthesize speech with Kokoro-82M.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--serve", action="store_true", help="answer JSON requests on stdin until EOF")
     parser.add_argument("--text-file", help="one-shot: the text to speak (UTF-8)")
     parser.add_argument("--out-wav", help="one-shot: where to write the 24 kHz mono WAV")
@@ -59,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("one-shot mode needs --text-file and --out-wav (or pass --serve)")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     with protocol_channel() as channel:
         from .engine.g2p import enable_kokoro_warnings
 
@@ -137,18 +141,30 @@ def one_shot(args: argparse.Namespace, channel: IO[str]) -> int:
         with open(args.text_file, encoding="utf-8") as f:
             text = f.read()
         engine, load_s = load(args)
-        result = engine.synthesize(text, args.voice, args.speed, args.lang_code, args.seed,
-                                   split_pattern=args.split_pattern)
+        result = engine.synthesize(
+            text, args.voice, args.speed, args.lang_code, args.seed, split_pattern=args.split_pattern
+        )
         write_wav(args.out_wav, result.audio)
     except (AudiobookError, OSError, UnicodeDecodeError) as e:
         log.error("%s", e)
         send(channel, {"ok": False, "error": str(e)})
         return 1
     backend = engine.backend
-    send(channel, {"ok": True, "frames": result.frames, "seconds": round(result.seconds, 3),
-                   "device": backend.device, "backend": backend.name, "model": backend.model_id,
-                   "load_s": round(load_s, 3), "synth_s": round(result.g2p_s + result.synth_s, 3),
-                   "paragraph_ends": result.paragraph_ends, "phonemes": result.phonemes_synth})
+    send(
+        channel,
+        {
+            "ok": True,
+            "frames": result.frames,
+            "seconds": round(result.seconds, 3),
+            "device": backend.device,
+            "backend": backend.name,
+            "model": backend.model_id,
+            "load_s": round(load_s, 3),
+            "synth_s": round(result.g2p_s + result.synth_s, 3),
+            "paragraph_ends": result.paragraph_ends,
+            "phonemes": result.phonemes_synth,
+        },
+    )
     return 0
 
 
@@ -160,9 +176,18 @@ def serve(args: argparse.Namespace, channel: IO[str]) -> int:
         send(channel, {"ready": False, "error": f"{type(e).__name__}: {e}" if not _is_ours(e) else str(e)})
         return 1
     backend = engine.backend
-    send(channel, {"ready": True, "device": backend.device, "backend": backend.name,
-                   "model": backend.model_id, "load_s": round(load_s, 3), "pid": os.getpid(),
-                   "voices": backend.voice_names()})
+    send(
+        channel,
+        {
+            "ready": True,
+            "device": backend.device,
+            "backend": backend.name,
+            "model": backend.model_id,
+            "load_s": round(load_s, 3),
+            "pid": os.getpid(),
+            "voices": backend.voice_names(),
+        },
+    )
     for line in sys.stdin:
         if line.strip():
             send(channel, answer(engine, line))
@@ -183,12 +208,24 @@ def answer(engine, line: str) -> dict:  # noqa: ANN001 - Engine, imported lazily
         if not isinstance(text, str) or not isinstance(out_wav, str):
             raise ValueError("'text' and 'out_wav' must be strings")
         started = time.perf_counter()
-        result = engine.synthesize(text, request.get("voice"), float(request.get("speed", 1.0)),
-                                   request.get("lang", "a"), int(request.get("seed", 0)))
+        result = engine.synthesize(
+            text,
+            request.get("voice"),
+            float(request.get("speed", 1.0)),
+            request.get("lang", "a"),
+            int(request.get("seed", 0)),
+        )
         write_wav(out_wav, result.audio)
-        return {"id": request_id, "ok": True, "frames": result.frames, "seconds": round(result.seconds, 3),
-                "synth_s": round(time.perf_counter() - started, 3), "paragraph_ends": result.paragraph_ends,
-                "phonemes": result.phonemes_synth, "voice": result.voice}
+        return {
+            "id": request_id,
+            "ok": True,
+            "frames": result.frames,
+            "seconds": round(result.seconds, 3),
+            "synth_s": round(time.perf_counter() - started, 3),
+            "paragraph_ends": result.paragraph_ends,
+            "phonemes": result.phonemes_synth,
+            "voice": result.voice,
+        }
     except KeyError as e:
         return {"id": request_id, "ok": False, "error": f"request is missing {e}"}
     except Exception as e:  # noqa: BLE001 - one bad request must not end the worker

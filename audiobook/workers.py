@@ -38,8 +38,7 @@ class WorkerSpec:
     threads: int | None = None
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "audiobook.worker", "--serve", "--backend", self.backend,
-               "--device", self.device]
+        cmd = [sys.executable, "-m", "audiobook.worker", "--serve", "--backend", self.backend, "--device", self.device]
         if self.model:
             cmd += ["--model", self.model]
         if self.threads:
@@ -67,8 +66,12 @@ class Worker:
         log.debug("starting worker: %s", " ".join(self.spec.command()))
         with open(self.log_path, "ab") as stderr:
             self._proc = subprocess.Popen(
-                self.spec.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                env=_worker_env(), start_new_session=True
+                self.spec.command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=_worker_env(),
+                start_new_session=True,
             )
         self._lines = queue.Queue()
         threading.Thread(target=_pump, args=(self._proc.stdout, self._lines), daemon=True).start()

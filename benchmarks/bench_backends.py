@@ -131,24 +131,16 @@ def torch_model(model: str | None, scratch: Path) -> tuple[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="onnx,torch", help="comma list of onnx, torch [onnx,torch]")
-    parser.add_argument(
-        "--model", help="model for every backend (default: bundled for onnx, the hub's for torch)"
-    )
+    parser.add_argument("--model", help="model for every backend (default: bundled for onnx, the hub's for torch)")
     parser.add_argument("--device", default="auto", help="comma list of auto, cpu, cuda, rocm [auto]")
-    parser.add_argument(
-        "--threads", default="", help="comma list of CPU thread counts (onnx) [backend default]"
-    )
+    parser.add_argument("--threads", default="", help="comma list of CPU thread counts (onnx) [backend default]")
     parser.add_argument("--chunk-chars", type=int, default=300, help="characters per chunk [300]")
     parser.add_argument("--repeat", type=int, default=2, help="times the text is repeated [2]")
     parser.add_argument("--voice", help="voice for every configuration [the model's default for English]")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
     chunks = chunks_of(" ".join([TEXT] * args.repeat), args.chunk_chars)
     threads = [int(t) for t in args.threads.split(",") if t] or [None]

@@ -73,16 +73,28 @@ def main() -> None:
         chars = sum(c.chars for c in job.chunks)
         audio_s = sum(c.frames or 0 for c in job.chunks) / job.settings.sample_rate
         load_s = run_record.get("load_s") or 0.0
-        print(json.dumps({
-            "bench": "pipeline", "model": "random-weight kokoro (test model)", "backend": "torch",
-            "device": run_record.get("device"), "workers": args.workers, "chunks": len(job.chunks),
-            "chars": chars, "audio_s": round(audio_s, 2), "load_s": load_s,
-            "chars_per_s": round(chars / synth_s, 1), "rtf": round(synth_s / audio_s, 4),
-            "wall_s": round(wall, 3), "synth_s": round(synth_s, 3),
-            "overhead_ratio": round(wall / synth_s, 4),
-            "overhead_ratio_after_load": round((wall - load_s) / synth_s, 4),
-            "failed": len(result.failed),
-        }))
+        print(
+            json.dumps(
+                {
+                    "bench": "pipeline",
+                    "model": "random-weight kokoro (test model)",
+                    "backend": "torch",
+                    "device": run_record.get("device"),
+                    "workers": args.workers,
+                    "chunks": len(job.chunks),
+                    "chars": chars,
+                    "audio_s": round(audio_s, 2),
+                    "load_s": load_s,
+                    "chars_per_s": round(chars / synth_s, 1),
+                    "rtf": round(synth_s / audio_s, 4),
+                    "wall_s": round(wall, 3),
+                    "synth_s": round(synth_s, 3),
+                    "overhead_ratio": round(wall / synth_s, 4),
+                    "overhead_ratio_after_load": round((wall - load_s) / synth_s, 4),
+                    "failed": len(result.failed),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

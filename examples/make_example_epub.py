@@ -43,7 +43,7 @@ def cover_png(width: int = 300, height: int = 450) -> bytes:
             if d2 < radius * radius:
                 row += bytes((255, 214, 120))
             else:
-                glow = max(0.0, 1.0 - (d2 ** 0.5 - radius) / 120)
+                glow = max(0.0, 1.0 - (d2**0.5 - radius) / 120)
                 row += bytes((int(20 + 120 * glow), int(30 + 80 * glow), int(70 + 20 * glow)))
         rows.append(bytes(row))
 
@@ -51,12 +51,16 @@ def cover_png(width: int = 300, height: int = 450) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def page(title: str, body: str, epub_type: str) -> str:
-    return (f'<section epub:type="{epub_type}"><h1>{html.escape(title)}</h1>\n{body}\n</section>')
+    return f'<section epub:type="{epub_type}"><h1>{html.escape(title)}</h1>\n{body}\n</section>'
 
 
 def make_book(out: Path) -> Path:
@@ -73,8 +77,11 @@ def make_book(out: Path) -> Path:
     titlepage = epub.EpubHtml(title="Title Page", file_name="titlepage.xhtml", lang="en")
     titlepage.content = page(title, "<p>A story in three chapters</p>", "titlepage")
     copyright_page = epub.EpubHtml(title="Copyright", file_name="copyright.xhtml", lang="en")
-    copyright_page.content = page("Copyright", "<p>Written for the audiobook project's examples. "
-                                  "You may copy, change and share it freely.</p>", "copyright-page")
+    copyright_page.content = page(
+        "Copyright",
+        "<p>Written for the audiobook project's examples. You may copy, change and share it freely.</p>",
+        "copyright-page",
+    )
     items = []
     for number, (heading, paragraphs) in enumerate(chapters, start=1):
         item = epub.EpubHtml(title=heading, file_name=f"chapter-{number}.xhtml", lang="en")
@@ -84,13 +91,16 @@ def make_book(out: Path) -> Path:
 
     for item in [titlepage, copyright_page, *items]:
         book.add_item(item)
-    book.toc = [epub.Link(i.file_name, i.title, i.file_name.removesuffix(".xhtml"))
-                for i in [titlepage, *items, copyright_page]]
+    book.toc = [
+        epub.Link(i.file_name, i.title, i.file_name.removesuffix(".xhtml")) for i in [titlepage, *items, copyright_page]
+    ]
     book.add_item(epub.EpubNcx())
     book.add_item(epub.EpubNav())
     book.spine = ["cover", titlepage, "nav", *items, copyright_page]
-    book.guide = [{"type": "title-page", "href": "titlepage.xhtml", "title": "Title Page"},
-                  {"type": "copyright-page", "href": "copyright.xhtml", "title": "Copyright"}]
+    book.guide = [
+        {"type": "title-page", "href": "titlepage.xhtml", "title": "Title Page"},
+        {"type": "copyright-page", "href": "copyright.xhtml", "title": "Copyright"},
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     epub.write_epub(str(out), book)
     return out

@@ -97,9 +97,7 @@ def make_epub(
     """Write an EPUB to ``path``; ``docs`` maps file names (under ``OEBPS/``) to XHTML in spine order."""
     docs = DEFAULT_DOCS if docs is None else docs
     toc = DEFAULT_TOC if toc is None else toc
-    manifest = [
-        f'<item id="d{i}" href="{name}" media-type="application/xhtml+xml"/>' for i, name in enumerate(docs)
-    ]
+    manifest = [f'<item id="d{i}" href="{name}" media-type="application/xhtml+xml"/>' for i, name in enumerate(docs)]
     linear = {name: ' linear="no"' if name in non_linear else "" for name in docs}
     spine = [f'<itemref idref="d{i}"{linear[name]}/>' for i, name in enumerate(docs)]
     files: dict[str, bytes | str] = {f"OEBPS/{name}": body for name, body in docs.items()}
@@ -119,9 +117,7 @@ def make_epub(
         meta.append('<meta name="cover" content="cover-img"/>')
         files["OEBPS/cover.jpg"] = cover
     if toc and version == 3:
-        manifest.append(
-            '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
-        )
+        manifest.append('<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>')
         files["OEBPS/nav.xhtml"] = _nav(toc, landmarks or [])
     if toc and version == 2:
         manifest.append('<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>')

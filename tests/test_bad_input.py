@@ -85,8 +85,7 @@ def test_drm_encryption_of_content_documents(tmp_path):
     )
     path = make_epub(tmp_path / "b.epub", extra={"META-INF/encryption.xml": encryption})
     assert reason_for(path) == (
-        "the book is DRM-protected (META-INF/encryption.xml encrypts OEBPS/ch1.xhtml); "
-        "only DRM-free EPUBs can be read"
+        "the book is DRM-protected (META-INF/encryption.xml encrypts OEBPS/ch1.xhtml); only DRM-free EPUBs can be read"
     )
 
 

@@ -42,8 +42,11 @@ def test_inspect_json_has_the_documented_shape(example_epub: Path) -> None:
     assert set(data) >= {"title", "author", "language", "chapters"}
     assert data["title"] == "The Keeper of Small Lights" and data["author"] == "The audiobook project"
     narrated = [c["title"] for c in data["chapters"] if not c["skipped"]]
-    assert narrated == ["Chapter 1: The Lamp on the Point", "Chapter 2: The Winter Without Oil",
-                        "Chapter 3: What the Boats Saw"]
+    assert narrated == [
+        "Chapter 1: The Lamp on the Point",
+        "Chapter 2: The Winter Without Oil",
+        "Chapter 3: What the Boats Saw",
+    ]
     skipped = {c["title"]: c["reason"] for c in data["chapters"] if c["skipped"]}
     assert skipped["Copyright"] == "copyright page" and skipped["Title Page"] == "title page"
     for chapter in data["chapters"]:
@@ -58,8 +61,9 @@ def test_inspect_table(example_epub: Path) -> None:
 
 def test_plan_writes_a_job_that_status_reads(tmp_path: Path, example_epub: Path) -> None:
     job_dir = tmp_path / "job"
-    result = invoke("plan", str(example_epub), "--job-dir", str(job_dir), "--max-chunk-chars", "300",
-                    "--chapters", "2-3")
+    result = invoke(
+        "plan", str(example_epub), "--job-dir", str(job_dir), "--max-chunk-chars", "300", "--chapters", "2-3"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((job_dir / "job.json").read_text())
     assert {c["chapter"] for c in data["chunks"]} == {2, 3}
@@ -91,8 +95,7 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, example_epub: Path) 
     _one_error_line(invoke("status", str(tmp_path)), "no job.json here")
     _one_error_line(invoke("resume", str(tmp_path)), "no job.json here")
     _one_error_line(invoke("export", str(tmp_path)), "no job.json here")
-    _one_error_line(invoke("plan", str(example_epub), "--job-dir", str(tmp_path / "k"), "--chapters", "99"),
-                    "99")
+    _one_error_line(invoke("plan", str(example_epub), "--job-dir", str(tmp_path / "k"), "--chapters", "99"), "99")
 
 
 def test_planning_twice_into_one_directory_is_refused(tmp_path: Path, example_epub: Path) -> None:
@@ -116,11 +119,27 @@ def test_voices_lists_the_models_voices(test_model_dir: Path) -> None:
     assert "* af_test" in result.output and "  bf_test" in result.output
 
 
-def test_unknown_voice_is_one_error_before_any_chunk_and_can_be_fixed(tmp_path: Path, example_epub: Path,
-                                                                        test_model_dir: Path) -> None:
-    args = ["-q", "build", str(example_epub), "--job-dir", str(tmp_path / "job"), "--chapters", "4",
-            "--model", str(test_model_dir), "--format", "wav", "--no-loudnorm", "--device", "cpu",
-            "--workers", "1"]
+def test_unknown_voice_is_one_error_before_any_chunk_and_can_be_fixed(
+    tmp_path: Path, example_epub: Path, test_model_dir: Path
+) -> None:
+    args = [
+        "-q",
+        "build",
+        str(example_epub),
+        "--job-dir",
+        str(tmp_path / "job"),
+        "--chapters",
+        "4",
+        "--model",
+        str(test_model_dir),
+        "--format",
+        "wav",
+        "--no-loudnorm",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+    ]
     _one_error_line(invoke(*args, "--voice", "af_nobody"), "voice 'af_nobody' not found; available: af_test")
     # nothing was synthesized, so the corrected voice needs no --allow-settings-change
     result = invoke(*args, "--voice", "bf_test")

@@ -91,9 +91,7 @@ def test_chickens_chapters_and_dedication():
     ]
     first = book.chapters[4]
     assert first.paragraphs[0] == "I. A Letter with a Postscript."
-    assert first.paragraphs[1].startswith(
-        "“A gentleman called to see you when you were out last night, sir,”"
-    )
+    assert first.paragraphs[1].startswith("“A gentleman called to see you when you were out last night, sir,”")
 
 
 def test_alice_chapters_from_ncx_anchors_and_gutenberg_framing_skipped():
@@ -139,9 +137,7 @@ def test_every_chapter_title_comes_from_the_toc(path):
     labels = _toc_labels(path)
     nested = set()
     if path == CHICKENS:  # the half-title entry holds the chapters one level down
-        nested = set(
-            re.findall(r"<a href=\"text/chapter-\d+\.xhtml\">(.*?)</a>", _read(path, "epub/toc.xhtml"))
-        )
+        nested = set(re.findall(r"<a href=\"text/chapter-\d+\.xhtml\">(.*?)</a>", _read(path, "epub/toc.xhtml")))
         nested = {re.sub(r"<[^>]+>", "", t) for t in nested}
     for chapter in book.chapters:
         if chapter.reason.startswith("Project Gutenberg"):
@@ -168,9 +164,7 @@ def _spine_words(path: Path) -> Counter:
         for idref in opf.xpath("//*[local-name()='itemref']/@idref"):
             name = posixpath.join(posixpath.dirname(opf_name), hrefs[idref])
             root = etree.fromstring(zf.read(name), etree.XMLParser(resolve_entities=False, no_network=True))
-            for bad in root.xpath(
-                "//*[local-name()='script' or local-name()='style' or local-name()='head']"
-            ):
+            for bad in root.xpath("//*[local-name()='script' or local-name()='style' or local-name()='head']"):
                 bad.getparent().remove(bad)
             words.update(_WORD.findall(unicodedata.normalize("NFC", "".join(root.itertext()))))
     return words

@@ -63,7 +63,8 @@ def test_unknown_voice_is_a_clear_error(engine: Engine) -> None:
     with pytest.raises(ModelError) as error:
         engine.synthesize("Hello.", "af_hart", 1.0, "a")
     assert str(error.value) == (
-        "voice 'af_hart' not found; available: af_test, am_test, bf_test (see `audiobook voices`)")
+        "voice 'af_hart' not found; available: af_test, am_test, bf_test (see `audiobook voices`)"
+    )
 
 
 @pytest.mark.parametrize("speed", [0.49, 2.01, 0.0])
@@ -93,8 +94,7 @@ def test_wav_is_24khz_mono_pcm16_written_atomically(engine: Engine, tmp_path) ->
     out = tmp_path / "c1.wav"
     write_wav(out, result.audio)
     info = soundfile.info(out)
-    assert (info.samplerate, info.channels, info.subtype, info.frames) == (
-        SAMPLE_RATE, 1, "PCM_16", len(result.audio))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (SAMPLE_RATE, 1, "PCM_16", len(result.audio))
     assert [p.name for p in tmp_path.iterdir()] == ["c1.wav"]
 
 

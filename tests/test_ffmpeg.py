@@ -62,9 +62,7 @@ def test_clock_and_vorbis_chapters_golden():
 
 
 def test_loudnorm_filters_golden():
-    assert (
-        ff.loudnorm_filter(-18, -1.5, 15) == "loudnorm=I=-18:TP=-1.5:LRA=15:print_format=json,aresample=24000"
-    )
+    assert ff.loudnorm_filter(-18, -1.5, 15) == "loudnorm=I=-18:TP=-1.5:LRA=15:print_format=json,aresample=24000"
     measured = {
         "input_i": "-23.10",
         "input_tp": "-7.20",
@@ -79,9 +77,7 @@ def test_loudnorm_filters_golden():
 
 
 def test_parse_loudnorm_takes_the_last_json_block():
-    stderr = (
-        'Input #0 {junk\n[Parsed_loudnorm_0 @ 0x1]\n{\n\t"input_i" : "-20.5",\n\t"input_tp" : "-3.0"\n}\n'
-    )
+    stderr = 'Input #0 {junk\n[Parsed_loudnorm_0 @ 0x1]\n{\n\t"input_i" : "-20.5",\n\t"input_tp" : "-3.0"\n}\n'
     assert ff.parse_loudnorm(stderr) == {"input_i": "-20.5", "input_tp": "-3.0"}
     with pytest.raises(FFmpegError, match="no measurement"):
         ff.parse_loudnorm("nothing here")
@@ -275,9 +271,7 @@ def test_run_real_ffmpeg_measures_pcm(monkeypatch):
     pcm = (0.2 * np.sin(2 * np.pi * 300 * t) * 32767).astype("<i2").tobytes()
     stderr = ff.run(ff.measure_args(ff.MEASURE_FILTER), what="measuring", stdin=[pcm], loglevel="info")
     by_ebur128 = ff.parse_ebur128(stderr)
-    stderr = ff.run(
-        ff.measure_args(ff.loudnorm_filter(-18, -1.5, 15)), what="x", stdin=[pcm], loglevel="info"
-    )
+    stderr = ff.run(ff.measure_args(ff.loudnorm_filter(-18, -1.5, 15)), what="x", stdin=[pcm], loglevel="info")
     by_loudnorm = ff.parse_loudnorm(stderr)
     assert -20 < float(by_ebur128["input_i"]) < -10
     for key in ("input_i", "input_tp", "input_thresh"):  # the fast measurement agrees with loudnorm's own

@@ -11,10 +11,24 @@ from audiobook.engine.core import count_phonemes, split_paragraphs, split_phonem
 from audiobook.errors import ModelError
 
 
-@pytest.mark.parametrize(("tag", "code"), [
-    ("en", "a"), ("en-US", "a"), ("EN_us", "a"), ("en-GB", "b"), ("fr", "f"), ("fr-CA", "f"),
-    ("es-MX", "e"), ("pt-BR", "p"), ("it", "i"), ("hi", "h"), ("ja", "j"), ("zh-Hans", "z"), ("b", "b"),
-])
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [
+        ("en", "a"),
+        ("en-US", "a"),
+        ("EN_us", "a"),
+        ("en-GB", "b"),
+        ("fr", "f"),
+        ("fr-CA", "f"),
+        ("es-MX", "e"),
+        ("pt-BR", "p"),
+        ("it", "i"),
+        ("hi", "h"),
+        ("ja", "j"),
+        ("zh-Hans", "z"),
+        ("b", "b"),
+    ],
+)
 def test_lang_code_for_maps_book_languages(tag: str, code: str) -> None:
     assert g2p.lang_code_for(tag) == code
 
@@ -58,8 +72,10 @@ def test_long_sentence_splits_at_clause_punctuation_first() -> None:
     assert " ".join(pieces) == phonemes
 
 
-@given(st.lists(st.text(alphabet="abɪˈ ,.;—", min_size=1, max_size=80), min_size=1, max_size=40),
-       st.integers(min_value=5, max_value=120))
+@given(
+    st.lists(st.text(alphabet="abɪˈ ,.;—", min_size=1, max_size=80), min_size=1, max_size=40),
+    st.integers(min_value=5, max_value=120),
+)
 def test_split_phonemes_keeps_every_phoneme(parts: list[str], limit: int) -> None:
     phonemes = " ".join(" ".join(parts).split())
     pieces = split_phonemes(phonemes, limit)

@@ -28,8 +28,10 @@ WER_BOUND = 0.20
 margin covers int8 kernels that round differently on other CPUs. jf_alpha, kokoro's usual Japanese default,
 scores 0.71 here."""
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-         "sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 

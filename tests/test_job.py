@@ -23,8 +23,10 @@ def _book() -> Book:
 
 
 def _chunks() -> list[Chunk]:
-    return [Chunk("000-0000", 0, 0, "One\n\nFirst words here.", True),
-            Chunk("001-0000", 1, 0, "Two\n\nSecond words.", True)]
+    return [
+        Chunk("000-0000", 0, 0, "One\n\nFirst words here.", True),
+        Chunk("001-0000", 1, 0, "Two\n\nSecond words.", True),
+    ]
 
 
 @pytest.fixture
@@ -45,8 +47,10 @@ def test_create_writes_texts_cover_and_a_versioned_job_file(job: jobs.Job) -> No
     assert (job.dir / "chunks/000-0000.txt").read_text() == "One\n\nFirst words here."
     assert data["chunks"][0]["text"] == "chunks/000-0000.txt"
     assert data["chunks"][0]["text_sha256"] == jobs.sha256_text("One\n\nFirst words here.")
-    assert data["chapters"] == [{"index": 0, "title": "One", "chunks": ["000-0000"]},
-                                {"index": 1, "title": "Two", "chunks": ["001-0000"]}]
+    assert data["chapters"] == [
+        {"index": 0, "title": "One", "chunks": ["000-0000"]},
+        {"index": 1, "title": "Two", "chunks": ["001-0000"]},
+    ]
     assert data["book"]["cover"] == "cover.png" and (job.dir / "cover.png").read_bytes() == b"\x89PNG fake"
     assert len(data["book"]["sha256"]) == 64
 
@@ -64,13 +68,16 @@ def test_save_leaves_no_temporary_files(job: jobs.Job) -> None:
     assert sorted(p.name for p in job.dir.iterdir()) == ["chunks", "cover.png", "job.json", "wav"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no job.json here"),
-    ("{not json", "unreadable"),
-    ('{"schema": "other"}', "not an audiobook job file"),
-    ('{"schema": "audiobook-job", "version": 99}', "job format version 99"),
-    ('{"schema": "audiobook-job", "version": 1, "book": {}}', "malformed job file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no job.json here"),
+        ("{not json", "unreadable"),
+        ('{"schema": "other"}', "not an audiobook job file"),
+        ('{"schema": "audiobook-job", "version": 99}', "job format version 99"),
+        ('{"schema": "audiobook-job", "version": 1, "book": {}}', "malformed job file"),
+    ],
+)
 def test_load_errors_are_clear(tmp_path: Path, content: str | None, message: str) -> None:
     if content is not None:
         (tmp_path / "job.json").write_text(content)

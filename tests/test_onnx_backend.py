@@ -101,8 +101,14 @@ def test_same_chunk_is_bit_identical_whatever_ran_before(backend: OnnxBackend) -
 def test_same_chunk_is_bit_identical_across_processes(backend: OnnxBackend, model_cache: Path) -> None:
     here = _sha(_say(backend, PHONEMES_B))
     env = {**os.environ, "AUDIOBOOK_CACHE": str(model_cache)}
-    result = subprocess.run([sys.executable, "-c", _HASH_SCRIPT, PHONEMES_B], env=env, capture_output=True,
-                            text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", _HASH_SCRIPT, PHONEMES_B],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.stdout.strip() == here
 
 
@@ -122,8 +128,10 @@ def test_unknown_symbols_are_dropped(backend: OnnxBackend) -> None:
 
 
 @needs_parts
-def test_cuda_without_its_provider_falls_back_to_cpu(model_cache: Path, caplog: pytest.LogCaptureFixture,
-                                                     ) -> None:
+def test_cuda_without_its_provider_falls_back_to_cpu(
+    model_cache: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
@@ -188,8 +196,12 @@ def test_graph_with_random_ops_is_refused(tmp_path: Path) -> None:
 def _tiny_graph(onnx, op: str):  # noqa: ANN001, ANN202
     helper, tp = onnx.helper, onnx.TensorProto
     node = helper.make_node(op, ["x"], ["y"])
-    graph = helper.make_graph([node], "tiny", [helper.make_tensor_value_info("x", tp.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", tp.FLOAT, [1, 3])])
+    graph = helper.make_graph(
+        [node],
+        "tiny",
+        [helper.make_tensor_value_info("x", tp.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", tp.FLOAT, [1, 3])],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -207,8 +219,9 @@ def no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_explicit_models_pick_their_backend() -> None:
-    assert loading.resolve_source("auto", "bundled") == loading.ModelSource("onnx", "bundled",
-                                                                            reason="given with --model")
+    assert loading.resolve_source("auto", "bundled") == loading.ModelSource(
+        "onnx", "bundled", reason="given with --model"
+    )
     assert loading.resolve_source("auto", "/m/kokoro.ONNX").backend == "onnx"
     assert loading.resolve_source("auto", "hexgrad/Kokoro-82M").backend == "torch"
     assert loading.resolve_source("onnx", None).model == "bundled"
@@ -244,8 +257,9 @@ def test_auto_uses_the_cached_default_repo(no_hub: None, tmp_path: Path) -> None
 
 
 @needs_parts
-def test_load_backend_announces_the_fallback_once(no_hub: None, model_cache: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_load_backend_announces_the_fallback_once(
+    no_hub: None, model_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="audiobook.engine.loading")
     first = loading.load_backend("auto", None, "cpu", 1)
     loading.load_backend("auto", None, "cpu", 1)

@@ -40,12 +40,7 @@ def png(width: int = 4, height: int = 4) -> bytes:
 
     rows = b"".join(b"\x00" + bytes([200, 30, 30]) * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + block(b"IHDR", header)
-        + block(b"IDAT", zlib.compress(rows))
-        + block(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + block(b"IHDR", header) + block(b"IDAT", zlib.compress(rows)) + block(b"IEND", b"")
 
 
 def tone(path: Path, seconds: float, freq: float) -> Segment:
@@ -289,9 +284,7 @@ def test_options_validate_and_round_trip():
     assert OutputOptions.from_dict(options.to_dict()) == options
     assert OutputOptions().format == "m4b" and OutputOptions().resolved_bitrate == "64k"
     assert OutputOptions(format="flac").resolved_bitrate is None
-    with pytest.raises(
-        AudiobookError, match="unknown format 'aiff'; choose one of m4b, mp3, opus, flac, wav"
-    ):
+    with pytest.raises(AudiobookError, match="unknown format 'aiff'; choose one of m4b, mp3, opus, flac, wav"):
         OutputOptions(format="aiff")
     with pytest.raises(AudiobookError, match="bitrate 'fast'"):
         OutputOptions(bitrate="fast")

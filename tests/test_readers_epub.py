@@ -150,18 +150,14 @@ def test_extraction_drops_noterefs_pagebreaks_scripts_and_images(tmp_path):
 
 def test_hgroup_is_one_heading_sentence(tmp_path):
     body = '<section><hgroup><h2>IV</h2><p epub:type="title">The Arrival</p></hgroup><p>Text.</p></section>'
-    book = read_book(
-        make_epub(tmp_path / "b.epub", {"a.xhtml": xhtml(body)}, [("IV: The Arrival", "a.xhtml", [])])
-    )
+    book = read_book(make_epub(tmp_path / "b.epub", {"a.xhtml": xhtml(body)}, [("IV: The Arrival", "a.xhtml", [])]))
     assert book.chapters[0].paragraphs == ["IV. The Arrival.", "Text."]
 
 
 def test_front_and_back_matter_marked_by_epub_type_title_and_file_name(tmp_path):
     docs = {
         "cover.xhtml": xhtml('<img src="c.jpg" alt="cover"/><p>Cover</p>'),
-        "titlepage.xhtml": xhtml(
-            '<section epub:type="titlepage"><h1>A Test Book</h1><p>By Ann</p></section>'
-        ),
+        "titlepage.xhtml": xhtml('<section epub:type="titlepage"><h1>A Test Book</h1><p>By Ann</p></section>'),
         "dedication.xhtml": xhtml('<section epub:type="dedication"><p>For my mother.</p></section>'),
         "ch1.xhtml": xhtml(chapter("Chapter One", "Long text. " * 100)),
         "toc.xhtml": xhtml("<h2>Contents</h2><p>Chapter One</p>"),
@@ -198,17 +194,13 @@ def test_front_and_back_matter_marked_by_epub_type_title_and_file_name(tmp_path)
 def test_epub2_guide_marks_matter(tmp_path):
     docs = {"a.xhtml": xhtml("<p>Legal words here.</p>"), "b.xhtml": xhtml(chapter("Story", "Words. " * 200))}
     toc = [("Legal", "a.xhtml", []), ("Story", "b.xhtml", [])]
-    book = read_book(
-        make_epub(tmp_path / "b.epub", docs, toc, version=2, guide=[("copyright-page", "a.xhtml")])
-    )
+    book = read_book(make_epub(tmp_path / "b.epub", docs, toc, version=2, guide=[("copyright-page", "a.xhtml")]))
     assert [(c.title, c.reason) for c in book.chapters] == [("Legal", "copyright page"), ("Story", "")]
 
 
 def test_non_linear_items_are_skipped(tmp_path):
     docs = {"a.xhtml": xhtml(chapter("Main", "Body.")), "pop.xhtml": xhtml("<p>A popup note.</p>", "Note")}
-    book = read_book(
-        make_epub(tmp_path / "b.epub", docs, [("Main", "a.xhtml", [])], non_linear=("pop.xhtml",))
-    )
+    book = read_book(make_epub(tmp_path / "b.epub", docs, [("Main", "a.xhtml", [])], non_linear=("pop.xhtml",)))
     assert [(c.title, c.skipped, c.reason) for c in book.chapters] == [
         ("Main", False, ""),
         ("Note", True, "not in the linear reading order"),
@@ -249,9 +241,7 @@ def test_malformed_xhtml_is_read_with_a_warning(tmp_path, caplog):
     bad = "<html><body><h2>Broken</h2><p>Unclosed paragraph &nbsp;here<p>Second <b>bold</p></body>"
     docs = {"bad.xhtml": bad, "ok.xhtml": xhtml(chapter("Fine", "Good."))}
     with caplog.at_level(logging.WARNING):
-        book = read_book(
-            make_epub(tmp_path / "b.epub", docs, [("Broken", "bad.xhtml", []), ("Fine", "ok.xhtml", [])])
-        )
+        book = read_book(make_epub(tmp_path / "b.epub", docs, [("Broken", "bad.xhtml", []), ("Fine", "ok.xhtml", [])]))
     assert book.chapters[0].paragraphs == ["Broken.", "Unclosed paragraph here", "Second bold"]
     assert "bad.xhtml is not well-formed XHTML" in caplog.text
 
@@ -264,9 +254,7 @@ def test_font_obfuscation_alone_is_not_drm(tmp_path):
         '<enc:CipherData><enc:CipherReference URI="OEBPS/font.otf"/></enc:CipherData>'
         "</enc:EncryptedData></encryption>"
     )
-    path = make_epub(
-        tmp_path / "b.epub", extra={"META-INF/encryption.xml": encryption, "OEBPS/font.otf": b"x"}
-    )
+    path = make_epub(tmp_path / "b.epub", extra={"META-INF/encryption.xml": encryption, "OEBPS/font.otf": b"x"})
     assert titles(read_book(path)) == ["Chapter One", "Chapter Two"]
 
 

@@ -125,5 +125,8 @@ def test_markdown_title_heading_names_the_book_and_is_not_narrated_alone(tmp_pat
     book = read_book(path)
     assert book.metadata.title == "The Real Title"
     assert [(c.title, c.skipped, c.reason) for c in book.chapters] == [
-        ("The Real Title", True, "book title"), ("One", False, ""), ("Two", False, "")]
+        ("The Real Title", True, "book title"),
+        ("One", False, ""),
+        ("Two", False, ""),
+    ]
     assert book.chapters[1].paragraphs == ["One.", "First text."]

@@ -102,8 +102,7 @@ def test_changed_settings_are_refused_without_the_flag(tmp_path: Path, book: Pat
     assert result.job.settings.speed == 1.3 and all(c.attempts == 2 for c in result.job.chunks)
 
 
-def test_a_chunk_that_always_fails_is_reported_and_the_rest_finish(tmp_path: Path, book: Path,
-                                                                     given: dict) -> None:
+def test_a_chunk_that_always_fails_is_reported_and_the_rest_finish(tmp_path: Path, book: Path, given: dict) -> None:
     runner.plan(book, tmp_path / "job", jobs.Settings(**given))
     job = jobs.load(tmp_path / "job")
     bad = job.chunks[1]
@@ -150,8 +149,9 @@ def test_a_hung_worker_is_timed_out_and_replaced(tmp_path: Path, book: Path, giv
         os.kill(frozen[0], 0)
 
 
-def test_a_worker_thread_that_dies_ends_the_run_instead_of_hanging(tmp_path: Path, book: Path, given: dict,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_thread_that_dies_ends_the_run_instead_of_hanging(
+    tmp_path: Path, book: Path, given: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The OS refusing a new process (EAGAIN) costs attempts and is reported; an unexpected error in a worker
     thread ends the run with its message. Neither can leave the runner waiting forever. Fork refusal cannot
     be caused for real here, so starting a worker is what is replaced."""
@@ -177,13 +177,21 @@ def test_a_worker_thread_that_dies_ends_the_run_instead_of_hanging(tmp_path: Pat
 
 def test_a_model_that_cannot_load_is_a_clear_error(tmp_path: Path, book: Path, given: dict) -> None:
     with pytest.raises(SynthesisError, match="could not load the model"):
-        runner.build(book, tmp_path / "job", {**given, "model": str(tmp_path / "nowhere")}, None,
-                     wav_output(), tmp_path / "out.wav", run_opts())
+        runner.build(
+            book,
+            tmp_path / "job",
+            {**given, "model": str(tmp_path / "nowhere")},
+            None,
+            wav_output(),
+            tmp_path / "out.wav",
+            run_opts(),
+        )
     assert jobs.load(tmp_path / "job").pending()  # planned, nothing lost, resumable
 
 
-def test_failed_assembly_keeps_everything_and_export_redoes_only_it(tmp_path: Path, book: Path, given: dict,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_assembly_keeps_everything_and_export_redoes_only_it(
+    tmp_path: Path, book: Path, given: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     broken = tmp_path / "broken-ffmpeg"
     broken.write_text("#!/bin/sh\necho 'simulated encoder failure' >&2\nexit 1\n")
     broken.chmod(0o755)
@@ -201,14 +209,33 @@ def test_failed_assembly_keeps_everything_and_export_redoes_only_it(tmp_path: Pa
 
 # ---- SIGKILL at random moments ---------------------------------------------------------------------
 
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "audiobook.cli", "-q", *args]
 
 
 def _build_args(book: Path, job_dir: Path, out: Path, given: dict) -> list[str]:
-    return ["build", str(book), "--job-dir", str(job_dir), "--out", str(out), "--format", "wav",
-            "--no-loudnorm", "--backend", given["backend"], "--model", given["model"], "--device", "cpu",
-            "--max-chunk-chars", str(given["max_chunk_chars"]), "--seed", str(given["seed"])]
+    return [
+        "build",
+        str(book),
+        "--job-dir",
+        str(job_dir),
+        "--out",
+        str(out),
+        "--format",
+        "wav",
+        "--no-loudnorm",
+        "--backend",
+        given["backend"],
+        "--model",
+        given["model"],
+        "--device",
+        "cpu",
+        "--max-chunk-chars",
+        str(given["max_chunk_chars"]),
+        "--seed",
+        str(given["seed"]),
+    ]
 
 
 def _children(pid: int) -> list[int]:
@@ -225,14 +252,12 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_gives_identical_bytes(tmp_path: Path, book: Path,
-                                                                     given: dict) -> None:
+def test_sigkill_at_random_moments_then_resume_gives_identical_bytes(tmp_path: Path, book: Path, given: dict) -> None:
     import random
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     reference = tmp_path / "reference.wav"
-    subprocess.run(_cli(*_build_args(book, tmp_path / "ref-job", reference, given)), check=True, env=env,
-                   timeout=600)
+    subprocess.run(_cli(*_build_args(book, tmp_path / "ref-job", reference, given)), check=True, env=env, timeout=600)
     job_dir, out = tmp_path / "job", tmp_path / "out.wav"
     first_run = jobs.load(tmp_path / "ref-job").runs[0]
     # kill anywhere from process start to well inside the synthesis, whatever this machine's speed
@@ -271,9 +296,13 @@ def test_ctrl_c_saves_state_and_hints_resume(tmp_path: Path, book: Path, given: 
     job_dir = tmp_path / "job"
     # a shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt;
     # give the build the default disposition a terminal would
-    proc = subprocess.Popen(_cli(*_build_args(book, job_dir, tmp_path / "out.wav", given)), env=env,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        _cli(*_build_args(book, job_dir, tmp_path / "out.wav", given)),
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (job_dir / "logs").exists():
         time.sleep(0.1)

@@ -22,9 +22,11 @@ class PackShelf(Backend):
     name, device, model_id = "shelf", "cpu", "shelf"
 
     def __init__(self) -> None:
-        self.packs = {"af_one": np.full((510, 1, 256), 1.0, np.float32),
-                      "am_two": np.full((510, 1, 256), 2.0, np.float32),
-                      "bf_four": np.full((510, 1, 256), 4.0, np.float32)}
+        self.packs = {
+            "af_one": np.full((510, 1, 256), 1.0, np.float32),
+            "am_two": np.full((510, 1, 256), 2.0, np.float32),
+            "bf_four": np.full((510, 1, 256), 4.0, np.float32),
+        }
 
     def voice_names(self) -> list[str]:
         return sorted(self.packs)
@@ -41,12 +43,15 @@ class PackShelf(Backend):
         raise NotImplementedError
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("af_heart", [("af_heart", 1.0)]),
-    ("af_heart*0.7+af_bella*0.3", [("af_heart", 0.7), ("af_bella", 0.3)]),
-    ("af_heart * 3 + af_bella", [("af_heart", 0.75), ("af_bella", 0.25)]),
-    ("af_heart,af_bella", [("af_heart", 0.5), ("af_bella", 0.5)]),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("af_heart", [("af_heart", 1.0)]),
+        ("af_heart*0.7+af_bella*0.3", [("af_heart", 0.7), ("af_bella", 0.3)]),
+        ("af_heart * 3 + af_bella", [("af_heart", 0.75), ("af_bella", 0.25)]),
+        ("af_heart,af_bella", [("af_heart", 0.5), ("af_bella", 0.5)]),
+    ],
+)
 def test_parse_voice_spec_normalises_weights(spec: str, expected: list) -> None:
     terms = parse_voice_spec(spec)
     assert [name for name, _ in terms] == [name for name, _ in expected]
@@ -73,7 +78,8 @@ def test_unknown_voice_lists_the_available_ones() -> None:
     with pytest.raises(ModelError) as error:
         load_voice("af_one*0.5+af_hart*0.5", PackShelf())
     assert str(error.value) == (
-        "voice 'af_hart' not found; available: af_one, am_two, bf_four (see `audiobook voices`)")
+        "voice 'af_hart' not found; available: af_one, am_two, bf_four (see `audiobook voices`)"
+    )
 
 
 def test_pack_files_load_by_path(tmp_path) -> None:  # noqa: ANN001

@@ -19,8 +19,15 @@ TIMEOUT = 240
 
 
 def start_server(worker_command: list[str], worker_env: dict, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen([*worker_command, "--serve", *flags], cwd=REPO_ROOT, env=worker_env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [*worker_command, "--serve", *flags],
+        cwd=REPO_ROOT,
+        env=worker_env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def read_line(proc: subprocess.Popen, timeout: float = TIMEOUT) -> str:
@@ -37,8 +44,18 @@ def read_line(proc: subprocess.Popen, timeout: float = TIMEOUT) -> str:
 
 @pytest.fixture(scope="module")
 def server(worker_command: list[str], worker_env: dict, test_model_dir: Path):  # noqa: ANN201
-    proc = start_server(worker_command, worker_env, "--model", str(test_model_dir), "--backend", "torch",
-                        "--device", "cpu", "--threads", "1")
+    proc = start_server(
+        worker_command,
+        worker_env,
+        "--model",
+        str(test_model_dir),
+        "--backend",
+        "torch",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    )
     hello = json.loads(read_line(proc))
     yield proc, hello
     if proc.poll() is None:
@@ -62,12 +79,25 @@ def test_serve_says_hello_once_loaded(server, test_model_dir: Path) -> None:  # 
 def test_serve_answers_requests_in_order(server, tmp_path: Path) -> None:  # noqa: ANN001
     proc, _ = server
     requests = [
-        {"id": "c1", "text": "One short chunk.", "voice": "af_test", "speed": 1.0, "lang": "a",
-         "out_wav": str(tmp_path / "c1.wav"), "seed": 7},
-        {"id": "c2", "text": "Two paragraphs.\n\nHere.", "voice": "af_test*0.7+am_test*0.3", "speed": 1.5,
-         "lang": "a", "out_wav": str(tmp_path / "c2.wav"), "seed": 8},
-        {"id": "c3", "text": "Bonjour.", "voice": "bf_test", "lang": "f",
-         "out_wav": str(tmp_path / "c3.wav")},
+        {
+            "id": "c1",
+            "text": "One short chunk.",
+            "voice": "af_test",
+            "speed": 1.0,
+            "lang": "a",
+            "out_wav": str(tmp_path / "c1.wav"),
+            "seed": 7,
+        },
+        {
+            "id": "c2",
+            "text": "Two paragraphs.\n\nHere.",
+            "voice": "af_test*0.7+am_test*0.3",
+            "speed": 1.5,
+            "lang": "a",
+            "out_wav": str(tmp_path / "c2.wav"),
+            "seed": 8,
+        },
+        {"id": "c3", "text": "Bonjour.", "voice": "bf_test", "lang": "f", "out_wav": str(tmp_path / "c3.wav")},
     ]
     for request in requests:
         answer = ask(proc, json.dumps(request))
@@ -81,14 +111,20 @@ def test_serve_answers_requests_in_order(server, tmp_path: Path) -> None:  # noq
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.wav", "c2.wav", "c3.wav"]
 
 
-@pytest.mark.parametrize(("line", "expected_id", "error"), [
-    ("this is not json", None, "Expecting value"),
-    ("[1, 2]", None, "a request is a JSON object"),
-    ('{"id": "m1", "text": "No output path."}', "m1", "request is missing 'out_wav'"),
-    ('{"id": "m2", "text": "Hi.", "voice": "af_nope", "out_wav": "/tmp/x.wav"}', "m2",
-     "voice 'af_nope' not found; available: af_test, am_test, bf_test (see `audiobook voices`)"),
-    ('{"id": "m3", "text": "Hi.", "speed": 3, "out_wav": "/tmp/x.wav"}', "m3", "speed 3.0 is out of range"),
-])
+@pytest.mark.parametrize(
+    ("line", "expected_id", "error"),
+    [
+        ("this is not json", None, "Expecting value"),
+        ("[1, 2]", None, "a request is a JSON object"),
+        ('{"id": "m1", "text": "No output path."}', "m1", "request is missing 'out_wav'"),
+        (
+            '{"id": "m2", "text": "Hi.", "voice": "af_nope", "out_wav": "/tmp/x.wav"}',
+            "m2",
+            "voice 'af_nope' not found; available: af_test, am_test, bf_test (see `audiobook voices`)",
+        ),
+        ('{"id": "m3", "text": "Hi.", "speed": 3, "out_wav": "/tmp/x.wav"}', "m3", "speed 3.0 is out of range"),
+    ],
+)
 def test_bad_request_gets_an_error_answer(server, line: str, expected_id: str | None, error: str) -> None:  # noqa: ANN001
     proc, _ = server
     answer = ask(proc, line)
@@ -105,15 +141,32 @@ def test_eof_ends_the_worker_cleanly_with_a_clean_channel(server) -> None:  # no
     assert rest == ""  # every line was an answer; kokoro's and torch's chatter went to stderr
 
 
-def test_one_shot_matches_serve_bit_for_bit(worker_command: list[str], worker_env: dict, test_model_dir: Path,
-                                            tmp_path: Path) -> None:
+def test_one_shot_matches_serve_bit_for_bit(
+    worker_command: list[str], worker_env: dict, test_model_dir: Path, tmp_path: Path
+) -> None:
     """Two processes, two modes, one chunk: identical WAV bytes (resume relies on it)."""
     text = tmp_path / "in.txt"
     text.write_text("Same chunk, same seed.\n\nSame audio.", encoding="utf-8")
     flags = ["--model", str(test_model_dir), "--device", "cpu", "--threads", "1"]
-    done = subprocess.run([*worker_command, "--text-file", str(text), "--out-wav", str(tmp_path / "one.wav"),
-                           "--voice", "am_test", "--seed", "11", *flags],
-                          cwd=REPO_ROOT, env=worker_env, capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [
+            *worker_command,
+            "--text-file",
+            str(text),
+            "--out-wav",
+            str(tmp_path / "one.wav"),
+            "--voice",
+            "am_test",
+            "--seed",
+            "11",
+            *flags,
+        ],
+        cwd=REPO_ROOT,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     (line,) = done.stdout.splitlines()
     report = json.loads(line)
@@ -124,15 +177,22 @@ def test_one_shot_matches_serve_bit_for_bit(worker_command: list[str], worker_en
     proc = start_server(worker_command, worker_env, *flags)
     try:
         assert json.loads(read_line(proc))["ready"] is True
-        request = {"id": "x", "text": text.read_text(encoding="utf-8"), "voice": "am_test",
-                   "out_wav": str(tmp_path / "served.wav"), "seed": 11}
+        request = {
+            "id": "x",
+            "text": text.read_text(encoding="utf-8"),
+            "voice": "am_test",
+            "out_wav": str(tmp_path / "served.wav"),
+            "seed": 11,
+        }
         answer = ask(proc, json.dumps(request))
         assert answer["ok"] is True
         assert (tmp_path / "served.wav").read_bytes() == (tmp_path / "one.wav").read_bytes()
 
         # Killed mid-request: the caller reads EOF instead of waiting forever.
-        proc.stdin.write(json.dumps({"id": "k", "text": "A longer chunk to be cut short. " * 8,
-                                     "out_wav": str(tmp_path / "k.wav")}) + "\n")
+        proc.stdin.write(
+            json.dumps({"id": "k", "text": "A longer chunk to be cut short. " * 8, "out_wav": str(tmp_path / "k.wav")})
+            + "\n"
+        )
         proc.stdin.flush()
         threading.Timer(1.0, proc.kill).start()
         assert read_line(proc, timeout=60) == ""
@@ -143,20 +203,29 @@ def test_one_shot_matches_serve_bit_for_bit(worker_command: list[str], worker_en
 
 
 def test_failed_load_says_not_ready(worker_command: list[str], worker_env: dict, tmp_path: Path) -> None:
-    done = subprocess.run([*worker_command, "--serve", "--model", str(tmp_path), "--backend", "torch"],
-                          cwd=REPO_ROOT, env=worker_env, capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [*worker_command, "--serve", "--model", str(tmp_path), "--backend", "torch"],
+        cwd=REPO_ROOT,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 1
     (line,) = done.stdout.splitlines()
     hello = json.loads(line)
     assert hello["ready"] is False and "has no config.json" in hello["error"]
 
 
-@pytest.mark.parametrize("argv", [
-    ["--speed", "fast", "--text-file", "a", "--out-wav", "b"],
-    ["--device", "tpu", "--serve"],
-    ["--text-file", "only.txt"],
-    ["--serve", "--threads", "0"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--speed", "fast", "--text-file", "a", "--out-wav", "b"],
+        ["--device", "tpu", "--serve"],
+        ["--text-file", "only.txt"],
+        ["--serve", "--threads", "0"],
+    ],
+)
 def test_invalid_flags_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         worker.main(argv)
@@ -166,12 +235,23 @@ def test_invalid_flags_exit_2(argv: list[str]) -> None:
 def test_one_shot_failure_exits_1_with_a_json_error(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     text = tmp_path / "in.txt"
     text.write_text("Hello.", encoding="utf-8")
-    status = worker.main(["--text-file", str(text), "--out-wav", str(tmp_path / "o.wav"),
-                          "--model", str(tmp_path), "--backend", "torch", "--device", "cpu"])
+    status = worker.main(
+        [
+            "--text-file",
+            str(text),
+            "--out-wav",
+            str(tmp_path / "o.wav"),
+            "--model",
+            str(tmp_path),
+            "--backend",
+            "torch",
+            "--device",
+            "cpu",
+        ]
+    )
     out = capfd.readouterr().out
     assert status == 1
-    error = (f"{tmp_path} has no config.json; a kokoro model directory holds config.json, one .pth file "
-             "and voices/*.pt")
+    error = f"{tmp_path} has no config.json; a kokoro model directory holds config.json, one .pth file and voices/*.pt"
     assert json.loads(out) == {"ok": False, "error": error}
 
 
@@ -182,6 +262,11 @@ def test_help_has_an_example(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_script_shim_runs_from_a_checkout() -> None:
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "kokoro_worker.py"), "--bogus"],
-                          cwd="/", capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "kokoro_worker.py"), "--bogus"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr

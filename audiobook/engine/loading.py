@@ -84,8 +84,9 @@ def default_model_source() -> ModelSource:
     return resolve_source("auto", None)
 
 
-def load_backend(backend: str = "auto", model: str | None = None, device: str = "auto",
-                 threads: int | None = None) -> Backend:
+def load_backend(
+    backend: str = "auto", model: str | None = None, device: str = "auto", threads: int | None = None
+) -> Backend:
     """Load one model once; the caller keeps it for every chunk of the job.
 
     ``threads`` is the CPU thread count for the onnx backend (``None``: its measured default, see
@@ -160,8 +161,11 @@ def announce_fallback(source: ModelSource) -> None:
     if _fallback_announced:
         return
     _fallback_announced = True
-    log.warning("%s; using the bundled Kokoro-82M int8 ONNX model (offline, 5 voices). "
-                "Pass --model or connect once to use %s.", source.reason, DEFAULT_REPO)
+    log.warning(
+        "%s; using the bundled Kokoro-82M int8 ONNX model (offline, 5 voices). Pass --model or connect once to use %s.",
+        source.reason,
+        DEFAULT_REPO,
+    )
 
 
 def _looks_like_onnx(model: str) -> bool:

@@ -45,8 +45,7 @@ _GPU_PROVIDERS = {
     "rocm": ("MIGraphXExecutionProvider", {}),
 }
 _ROCM_FALLBACK = ("ROCMExecutionProvider", {"miopen_conv_exhaustive_search": False})
-_RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
-               "Bernoulli"}
+_RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,15 @@ class OnnxBackend(Backend):
 
     name = "onnx"
 
-    def __init__(self, session: object, model_id: str, device: str, vocab: dict[str, int],
-                 voices: dict[str, np.ndarray], default_voices: dict[str, str]) -> None:
+    def __init__(
+        self,
+        session: object,
+        model_id: str,
+        device: str,
+        vocab: dict[str, int],
+        voices: dict[str, np.ndarray],
+        default_voices: dict[str, str],
+    ) -> None:
         self._session = session
         self.model_id = model_id
         self.device = device
@@ -161,14 +167,19 @@ def create_session(path: Path, device: str = "auto", threads: int | None = None)
     if wanted != "cpu":
         provider = _gpu_provider(wanted, set(ort.get_available_providers()))
         if provider is None:
-            log.warning("device %s asked for, but this onnxruntime has no %s provider (available: %s); using "
-                        "the CPU. For NVIDIA GPUs: pip uninstall onnxruntime && pip install onnxruntime-gpu",
-                        wanted, wanted.upper(), ", ".join(ort.get_available_providers()))
+            log.warning(
+                "device %s asked for, but this onnxruntime has no %s provider (available: %s); using "
+                "the CPU. For NVIDIA GPUs: pip uninstall onnxruntime && pip install onnxruntime-gpu",
+                wanted,
+                wanted.upper(),
+                ", ".join(ort.get_available_providers()),
+            )
         else:
             _preload_gpu_libraries(ort, wanted)
             try:
-                session = ort.InferenceSession(str(path), sess_options=options,
-                                               providers=[provider, "CPUExecutionProvider"])
+                session = ort.InferenceSession(
+                    str(path), sess_options=options, providers=[provider, "CPUExecutionProvider"]
+                )
             except Exception as e:  # a broken CUDA/cuDNN install raises from the provider's factory
                 log.warning("%s failed to initialise (%s); using the CPU", provider[0], e)
             else:
@@ -176,12 +187,13 @@ def create_session(path: Path, device: str = "auto", threads: int | None = None)
                     log.info("onnx backend: %s on %s (%s)", path.name, wanted, provider[0])
                     return session, wanted
                 # ONNX Runtime quietly drops a provider whose libraries fail to load.
-                log.warning("%s could not be initialised (missing CUDA/cuDNN libraries?); using the CPU",
-                            provider[0])
-    session = ort.InferenceSession(str(path), sess_options=_session_options(threads),
-                                   providers=["CPUExecutionProvider"])
-    log.info("onnx backend: %s on cpu (CPUExecutionProvider, %d intra-op threads)", path.name,
-             options.intra_op_num_threads)
+                log.warning("%s could not be initialised (missing CUDA/cuDNN libraries?); using the CPU", provider[0])
+    session = ort.InferenceSession(
+        str(path), sess_options=_session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    log.info(
+        "onnx backend: %s on cpu (CPUExecutionProvider, %d intra-op threads)", path.name, options.intra_op_num_threads
+    )
     return session, "cpu"
 
 
@@ -228,14 +240,17 @@ def _read_inputs(session: object) -> _Inputs:
             speed = arg
     if tokens is None or style is None or speed is None:
         found = ", ".join(f"{a.name} {a.type} {a.shape}" for a in session.get_inputs())
-        raise ModelError(f"not a Kokoro ONNX model: expected tokens, style (1, 256) and speed inputs; "
-                         f"got {found}")
+        raise ModelError(f"not a Kokoro ONNX model: expected tokens, style (1, 256) and speed inputs; got {found}")
     return _Inputs(tokens.name, _numpy_dtype(tokens.type), style.name, speed.name, _numpy_dtype(speed.type))
 
 
 def _numpy_dtype(onnx_type: str) -> type:
-    return {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
-            "tensor(double)": np.float64}.get(onnx_type, np.float32)
+    return {
+        "tensor(int64)": np.int64,
+        "tensor(int32)": np.int32,
+        "tensor(float)": np.float32,
+        "tensor(double)": np.float64,
+    }.get(onnx_type, np.float32)
 
 
 def _refuse_random_ops(path: Path) -> None:

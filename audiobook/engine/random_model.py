@@ -51,8 +51,9 @@ _IPA_RANGES = (
 )
 
 
-def build_random_model(dest: Path, seed: int = 0, voices: tuple[str, ...] = ("af_test", "am_test", "bf_test"),
-                       fast: bool = False) -> Path:
+def build_random_model(
+    dest: Path, seed: int = 0, voices: tuple[str, ...] = ("af_test", "am_test", "bf_test"), fast: bool = False
+) -> Path:
     """Write a random-weight model directory at ``dest`` and return it. Same seed, same files.
 
     ``fast`` keeps the architecture but gives the decoder's generator one residual kernel instead of three and
@@ -71,8 +72,12 @@ def build_random_model(dest: Path, seed: int = 0, voices: tuple[str, ...] = ("af
     bias = torch.full((MAX_DUR,), -3.0) + torch.randn(MAX_DUR, generator=generator) * 0.05
     # kokoro's loader tries each module strictly, then retries with the first 7 characters of every key
     # removed and strict=False: the "module." prefix is what lets a partial state dict load.
-    state = {"predictor": {"module.duration_proj.linear_layer.weight": weight,
-                           "module.duration_proj.linear_layer.bias": bias}}
+    state = {
+        "predictor": {
+            "module.duration_proj.linear_layer.weight": weight,
+            "module.duration_proj.linear_layer.bias": bias,
+        }
+    }
     torch.save(state, dest / WEIGHTS_NAME)
 
     for name in voices:

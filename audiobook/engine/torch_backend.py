@@ -98,8 +98,9 @@ def _model_files(model_dir: Path) -> tuple[Path, Path]:
     config = model_dir / "config.json"
     weights = sorted(model_dir.glob("*.pth"))
     if not config.is_file():
-        raise ModelError(f"{model_dir} has no config.json; a kokoro model directory holds config.json, "
-                         f"one .pth file and voices/*.pt")
+        raise ModelError(
+            f"{model_dir} has no config.json; a kokoro model directory holds config.json, one .pth file and voices/*.pt"
+        )
     if len(weights) != 1:
         found = ", ".join(path.name for path in weights) or "none"
         raise ModelError(f"{model_dir} must hold exactly one .pth weights file (found: {found})")
@@ -122,4 +123,5 @@ def _hub_snapshot(repo_id: str) -> Path:
             raise ModelError(
                 f"cannot get {repo_id} from the Hugging Face hub ({type(online_error).__name__}: "
                 f"{online_error}) and it is not in the local cache; connect once to download it, pass "
-                f"--model DIR for a local copy, or use --backend onnx") from online_error
+                f"--model DIR for a local copy, or use --backend onnx"
+            ) from online_error

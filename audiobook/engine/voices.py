@@ -21,8 +21,15 @@ if TYPE_CHECKING:
 PACK_SUFFIXES = (".pt", ".npy")
 
 DEFAULT_VOICES = {
-    "a": "af_heart", "b": "bf_emma", "e": "ef_dora", "f": "ff_siwis", "h": "hf_alpha",
-    "i": "if_sara", "j": "jf_alpha", "p": "pf_dora", "z": "zf_xiaobei",
+    "a": "af_heart",
+    "b": "bf_emma",
+    "e": "ef_dora",
+    "f": "ff_siwis",
+    "h": "hf_alpha",
+    "i": "if_sara",
+    "j": "jf_alpha",
+    "p": "pf_dora",
+    "z": "zf_xiaobei",
 }
 """Kokoro-82M's best-rated voice per language code."""
 

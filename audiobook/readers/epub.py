@@ -198,8 +198,7 @@ def _refuse_drm(archive: _Archive) -> None:
         if algorithm not in _FONT_OBFUSCATION:
             raise BadInputError(
                 archive.path,
-                f"the book is DRM-protected ({name} encrypts {uri or 'its content'}); "
-                "only DRM-free EPUBs can be read",
+                f"the book is DRM-protected ({name} encrypts {uri or 'its content'}); only DRM-free EPUBs can be read",
             )
 
 

@@ -34,9 +34,7 @@ _NUMBER_WORDS = (
 )
 # "Chapter"/"Part" followed by a number, a roman numeral, a number word, or nothing but punctuation, so that
 # prose opening with "Part of the reason..." is not taken for a heading.
-_CHAPTER_LINE = re.compile(
-    rf"^(chapter|part)(\s+(\d+|[ivxlcdm]+|{_NUMBER_WORDS})\b|\s*[.:—–-]|\s*$)", re.IGNORECASE
-)
+_CHAPTER_LINE = re.compile(rf"^(chapter|part)(\s+(\d+|[ivxlcdm]+|{_NUMBER_WORDS})\b|\s*[.:—–-]|\s*$)", re.IGNORECASE)
 _ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
