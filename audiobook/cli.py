@@ -8,17 +8,27 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
-from .errors import AudiobookError
+from .devices import DEVICE_CHOICES
+from .engine.g2p import LANG_CODES
+from .engine.loading import BACKENDS
+from .errors import AudiobookError, RunStopped
+from .outputs import FORMATS, OutputChanges
+from .settings import CHUNK_CHARS_RANGE, MAX_SPEED, MIN_SPEED, SettingsRequest
+
+if TYPE_CHECKING:
+    from .runner import RunOptions
 
 log = logging.getLogger("audiobook")
 
 EXIT_USER_ERROR = 2
 EXIT_FAILED_CHUNKS = 1
+EXIT_STOPPED = 75
+"""The run stopped for a reason outside the book (a full disk, a lost GPU): fix it, then resume (EX_TEMPFAIL)."""
 EXIT_INTERRUPTED = 130
 
 
@@ -26,8 +36,13 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
 
+class StoppedError(click.ClickException):
+    exit_code = EXIT_STOPPED
+
+
 def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Library errors become one ``Error: ...`` line and exit status 2; Ctrl-C becomes a resume hint."""
+    """Library errors become one ``Error: ...`` line and exit status 2 (75 for a stopped run); Ctrl-C becomes
+    a resume hint."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -35,7 +50,8 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except AudiobookError as e:
             log.debug("user error", exc_info=True)
-            raise UserError(str(e).splitlines()[0] if not _verbose() else str(e)) from e
+            message = str(e).splitlines()[0] if not _verbose() else str(e)
+            raise (StoppedError if isinstance(e, RunStopped) else UserError)(message) from e
         except KeyboardInterrupt:
             job_dir = kwargs.get("job_dir") or (default_job_dir(kwargs["book"]) if kwargs.get("book") else None)
             hint = f"; continue with: audiobook resume {job_dir}" if job_dir else ""
@@ -84,26 +100,22 @@ def _options(*options: Callable[..., Any]) -> Callable[..., Any]:
 
 _synthesis_options = _options(
     click.option("--voice", help="Voice name, .pt pack, or blend like 'af_heart*0.7+af_bella*0.3'."),
-    click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Speaking speed, 0.5-2.0 [1.0]."),
-    click.option("--lang", help="Kokoro language code (a, b, e, f, h, i, j, p, z) [from the book]."),
+    click.option("--speed", type=click.FloatRange(MIN_SPEED, MAX_SPEED), help="Speaking speed, 0.5-2.0 [1.0]."),
+    click.option("--lang", help=f"Kokoro language code ({', '.join(LANG_CODES)}) or a tag like en-GB [the book's]."),
     click.option("--seed", type=int, help="Job seed for reproducible audio [0]."),
-    click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), help="Synthesis backend [auto]."),
+    click.option("--backend", type=click.Choice(BACKENDS), help="Synthesis backend [auto]."),
     click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'."),
     click.option(
         "--max-chunk-chars",
-        type=click.IntRange(200, 100_000),
-        help="Largest chunk, in characters (the unit of resume and scheduling).",
+        type=click.IntRange(*CHUNK_CHARS_RANGE),
+        help="Largest chunk, in characters (the unit of resume and scheduling) [2000].",
     ),
 )
 
 
 _run_options = _options(
     click.option(
-        "--device",
-        type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-        default="auto",
-        show_default=True,
-        help="Where the model runs.",
+        "--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True, help="Where the model runs."
     ),
     click.option(
         "--workers",
@@ -121,9 +133,7 @@ _run_options = _options(
 
 
 _output_options = _options(
-    click.option(
-        "--format", "fmt", type=click.Choice(["m4b", "mp3", "opus", "flac", "wav"]), help="Output format [m4b]."
-    ),
+    click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Output format [m4b]."),
     click.option(
         "--out",
         "out_path",
@@ -135,50 +145,38 @@ _output_options = _options(
     click.option("--pause-title", type=click.FloatRange(0, 10), help="Seconds after a chapter title."),
     click.option("--pause-chapter", type=click.FloatRange(0, 30), help="Seconds between chapters."),
     click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on]."),
-    click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS."),
+    click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS [-18]."),
 )
 
 
-def _settings_given(voice, speed, lang, seed, backend, model, max_chunk_chars) -> dict[str, Any]:
-    return {
-        "voice": voice,
-        "speed": speed,
-        "lang": lang,
-        "seed": seed,
-        "backend": backend,
-        "model": model,
-        "max_chunk_chars": max_chunk_chars,
-    }
+def _settings(flags: dict[str, Any]) -> SettingsRequest:
+    """The synthesis flags (``_synthesis_options``) as a settings request."""
+    names = ("backend", "model", "voice", "speed", "lang", "seed", "max_chunk_chars")
+    return SettingsRequest(**{name: flags[name] for name in names})
 
 
-def _output(
-    base: dict[str, Any] | None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness
-) -> Any:
-    """OutputOptions from the flags given, on top of ``base`` (the job's current ones)."""
-    from .outputs import OutputOptions
-
-    data = dict(base or {})
-    if fmt:
-        data["format"] = fmt
-    if split:
-        data["split_chapters"] = split == "chapters"
-    pauses = dict(data.get("pauses") or {})
-    for key, value in (("paragraph", pause_paragraph), ("title", pause_title), ("chapter", pause_chapter)):
-        if value is not None:
-            pauses[key] = value
-    if pauses:
-        data["pauses"] = pauses
-    if loudnorm is not None:
-        data["loudnorm"] = loudnorm
-    if loudness is not None:
-        data["loudness_target"] = loudness
-    return OutputOptions.from_dict(data)
+def _output(flags: dict[str, Any]) -> OutputChanges:
+    """The output flags (``_output_options``) as output changes."""
+    split = flags["split"]
+    return OutputChanges(
+        format=flags["fmt"],
+        split_chapters=None if split is None else split == "chapters",
+        pause_paragraph=flags["pause_paragraph"],
+        pause_title=flags["pause_title"],
+        pause_chapter=flags["pause_chapter"],
+        loudnorm=flags["loudnorm"],
+        loudness_target=flags["loudness"],
+        out=flags["out_path"],
+    )
 
 
-def _run(ctx: click.Context, device: str, workers: int | None, threads: int | None):
+def _run(ctx: click.Context, flags: dict[str, Any]) -> RunOptions:
+    """The run flags (``_run_options``) as run options."""
     from .runner import RunOptions
 
-    return RunOptions(workers=workers, device=device, threads=threads, quiet=ctx.obj["quiet"])
+    return RunOptions(
+        device=flags["device"], workers=flags["workers"], threads=flags["threads"], quiet=ctx.obj["quiet"]
+    )
 
 
 def _finish(result: Any) -> None:
@@ -241,14 +239,14 @@ def inspect(book: Path, as_json: bool) -> None:
 @click.option("--job-dir", type=JOB, help="Where to write the job [./<book>-audiobook].")
 @click.option(
     "--chapters",
-    "chapter_spec",
+    "selection",
     default="all",
     show_default=True,
     help="Chapters to narrate, as `inspect` numbers them: all, 1-3,7, or everything (skipped too).",
 )
 @_synthesis_options
 @_user_errors
-def plan(book: Path, job_dir: Path | None, chapter_spec: str, **given: Any) -> None:
+def plan(book: Path, job_dir: Path | None, selection: str, **flags: Any) -> None:
     """Write a job directory (job.json and one text file per chunk) without synthesizing.
 
     Read or edit the chunk texts, then run `audiobook resume JOB_DIR`.
@@ -259,19 +257,16 @@ def plan(book: Path, job_dir: Path | None, chapter_spec: str, **given: Any) -> N
       $EDITOR book-job/chunks/001-0000.txt
       audiobook resume book-job
     """
-    from .job import Settings
     from .runner import plan as plan_job
 
-    job_dir = job_dir or default_job_dir(book)
-    settings = Settings.from_dict({k: v for k, v in given.items() if v is not None})
-    job = plan_job(book, job_dir, settings, chapter_spec)
+    job = plan_job(book, job_dir or default_job_dir(book), _settings(flags), selection)
     click.echo(f"Planned {len(job.chunks)} chunks in {len(job.chapters)} chapters: {job.dir}")
 
 
 @cli.command()
 @click.argument("book", type=BOOK)
 @click.option("--job-dir", type=JOB, help="Job directory [./<book>-audiobook].")
-@click.option("--chapters", "chapter_spec", help="Chapters to narrate: all, 1-3,7, everything [all].")
+@click.option("--chapters", "selection", help="Chapters to narrate: all, 1-3,7, everything [all].")
 @click.option(
     "--allow-settings-change",
     is_flag=True,
@@ -286,20 +281,9 @@ def build(
     ctx: click.Context,
     book: Path,
     job_dir: Path | None,
-    chapter_spec: str | None,
+    selection: str | None,
     allow_settings_change: bool,
-    device: str,
-    workers: int | None,
-    threads: int | None,
-    out_path: Path | None,
-    fmt,
-    split,
-    pause_paragraph,
-    pause_title,
-    pause_chapter,
-    loudnorm,
-    loudness,
-    **given: Any,
+    **flags: Any,
 ) -> None:
     """Make an audiobook: plan the book, synthesize every chunk, write the final file.
 
@@ -310,21 +294,11 @@ def build(
       audiobook build book.epub                       # -> ./book.m4b
       audiobook build book.epub --voice af_heart --speed 1.1 --format mp3 --out ~/Books/book.mp3
     """
-    from .job import JOB_FILE, load
     from .runner import build as build_book
 
     job_dir = job_dir or default_job_dir(book)
-    base = load(job_dir).output if (job_dir / JOB_FILE).exists() else None  # flags change only what they name
-    output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
     result = build_book(
-        book,
-        job_dir,
-        _settings_given(**given),
-        chapter_spec,
-        output,
-        out_path,
-        _run(ctx, device, workers, threads),
-        allow_settings_change,
+        book, job_dir, _settings(flags), selection, _output(flags), _run(ctx, flags), allow_settings_change
     )
     _finish(result)
 
@@ -341,23 +315,7 @@ def build(
 @_output_options
 @click.pass_context
 @_user_errors
-def resume(
-    ctx: click.Context,
-    job_dir: Path,
-    allow_settings_change: bool,
-    device: str,
-    workers: int | None,
-    threads: int | None,
-    out_path: Path | None,
-    fmt,
-    split,
-    pause_paragraph,
-    pause_title,
-    pause_chapter,
-    loudnorm,
-    loudness,
-    **given: Any,
-) -> None:
+def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, **flags: Any) -> None:
     """Continue a job from its job.json: redo only what is missing, failed or edited.
 
     \b
@@ -365,14 +323,9 @@ def resume(
       audiobook resume book-audiobook/
       audiobook resume book-audiobook/ --workers 2
     """
-    from .job import load
     from .runner import resume as resume_job
 
-    base = load(job_dir).output
-    output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
-    result = resume_job(
-        job_dir, _settings_given(**given), output, out_path, _run(ctx, device, workers, threads), allow_settings_change
-    )
+    result = resume_job(job_dir, _settings(flags), _output(flags), _run(ctx, flags), allow_settings_change)
     _finish(result)
 
 
@@ -380,9 +333,7 @@ def resume(
 @click.argument("job_dir", type=JOB)
 @_output_options
 @_user_errors
-def export(
-    job_dir: Path, out_path: Path | None, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness
-) -> None:
+def export(job_dir: Path, **flags: Any) -> None:
     """Write a finished job in another format, layout or loudness, synthesizing nothing.
 
     \b
@@ -390,12 +341,9 @@ def export(
       audiobook export book-audiobook/ --format mp3
       audiobook export book-audiobook/ --format opus --split chapters --out book-opus/
     """
-    from .job import load
-    from .runner import export_job
+    from .export import export_job
 
-    base = load(job_dir).output
-    output = _output(base, fmt, split, pause_paragraph, pause_title, pause_chapter, loudnorm, loudness)
-    result = export_job(job_dir, output, out_path)
+    result = export_job(job_dir, _output(flags))
     click.echo(f"Wrote {result.path} ({_hms(result.duration_s)}, {len(result.chapters)} chapters)")
 
 
@@ -410,7 +358,7 @@ def status(job_dir: Path, as_json: bool) -> None:
     Example:
       audiobook status book-audiobook/
     """
-    from .runner import status as job_status
+    from .report import status as job_status
 
     info = job_status(job_dir)
     if as_json:
@@ -437,24 +385,26 @@ def status(job_dir: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'.")
-@click.option("--lang", default="a", show_default=True, help="Language code whose default voice to mark.")
+@click.option("--lang", default="a", show_default=True, help="Language whose default voice to mark (* ).")
 @_user_errors
 def voices(backend: str, model: str | None, lang: str) -> None:
-    """List the voices the resolved model offers (the default one is marked *).
+    """List the voices the resolved model offers (the default one is marked *), without loading it.
 
     \b
     Example:
       audiobook voices
       audiobook voices --model ./Kokoro-82M
     """
-    from .engine.loading import load_backend
+    from .engine.g2p import lang_code_for
+    from .engine.loading import choose_model, default_voice, model_voices
 
-    loaded = load_backend(backend, model, "cpu")
-    default = loaded.default_voice(lang)
-    click.echo(f"{loaded.name} model {loaded.model_id}:")
-    for name in loaded.voice_names():
+    source = choose_model(backend, model)
+    names = model_voices(source)
+    default = default_voice(source, lang_code_for(lang), names)
+    click.echo(f"{source.backend} model {source.model}:")
+    for name in names:
         click.echo(f"{'*' if name == default else ' '} {name}")
 
 

@@ -37,3 +37,8 @@ class FFmpegError(AudiobookError):
     def __init__(self, message: str, stderr_tail: str = "") -> None:
         super().__init__(f"{message}\n{stderr_tail}".rstrip())
         self.stderr_tail = stderr_tail
+
+
+class RunStopped(AudiobookError):
+    """The run stopped for a reason outside the book (a full disk, a lost GPU): finished chunks are kept, and
+    `audiobook resume` carries on once the cause is fixed."""

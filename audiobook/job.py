@@ -2,7 +2,8 @@
 
 Layout of a job directory::
 
-    job.json          the whole state; rewritten atomically after every change
+    job.json          the whole state (schema version 2); rewritten atomically after every change
+    job.v1.json       the version-1 file, kept when an older job was upgraded
     chunks/ID.txt     the text of each chunk (UTF-8); edit one to fix a pronunciation, then resume
     wav/ID.wav        the audio of each finished chunk (24 kHz mono PCM 16)
     cover.<ext>       the book's cover, so export works after the book file is gone
@@ -11,17 +12,23 @@ Layout of a job directory::
 
 A chunk is ``done`` only once its WAV is in place (written under a temporary name, then renamed) *and*
 recorded here. ``verify`` re-checks every done chunk against the disk before any work starts.
+
+Version 1 files (audiobook 0.1.0) are upgraded on load: settings resolved and checked like new ones, the
+output options and the chapter selection moved to their own records. The caller that holds the lock saves
+the upgrade (see :func:`open_for_update`); a read-only caller (``status``) upgrades in memory only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
 import json
 import logging
 import os
-import tempfile
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,45 +36,54 @@ from typing import Any
 
 import soundfile
 
-from . import SAMPLE_RATE
+from .atomic import write_atomic
 from .book import Book, Metadata
 from .chunker import Chunk
-from .errors import JobError
+from .errors import AudiobookError, JobError
+from .outputs import OutputChanges, OutputOptions
+from .settings import Settings, SettingsRequest, changes, describe, resolve
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "audiobook-job"
-VERSION = 1
+VERSION = 2
 JOB_FILE = "job.json"
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
 @dataclass
-class Settings:
-    """Everything that changes the synthesized audio. Changing one on resume needs an explicit flag."""
+class OutputRecord:
+    """The job's output: how to write it, where, and what was last written. One update function: ``update``."""
 
-    backend: str = "auto"
-    """``auto``, ``torch`` or ``onnx``; replaced by what the first worker actually loaded."""
-    model: str | None = None
-    """Hugging Face repo id, local directory or file, or ``bundled``; ``None`` until resolved."""
-    voice: str | None = None
-    """Voice name, ``.pt`` path or blend (``af_heart*0.7+af_bella*0.3``); ``None``: the model's default."""
-    speed: float = 1.0
-    lang: str | None = None
-    """Kokoro language code; ``None``: derived from the book's language."""
-    seed: int = 0
-    """Job seed; each chunk's decoder noise is seeded from it and the chunk id."""
-    max_chunk_chars: int = 0
-    """Chunk size limit used by the plan; 0 means the chunker's default."""
-    sample_rate: int = SAMPLE_RATE
+    options: OutputOptions = field(default_factory=OutputOptions)
+    path: str | None = None
+    """Where the user asked the output to go (``--out``), absolute; ``None``: beside the job directory."""
+    file: str | None = None
+    """The file (or folder, for a split export) last written."""
+    exported: str | None = None
+    """When it was written, ISO 8601 UTC."""
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def update(self, changes: OutputChanges) -> None:
+        """Take the flags the user gave. A saved ``--out`` is forgotten when the format or layout changes
+        without a new one: an MP3 must not be written over the M4B's name."""
+        if changes.out is None and changes.changes_layout(self.options):
+            self.path = None
+        self.options = self.options.changed(changes)
+        if changes.out is not None:
+            self.path = str(Path(changes.out).resolve())
+
+    def written(self, path: Path) -> None:
+        self.file = str(path)
+        self.exported = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"options": self.options.to_dict(), "path": self.path, "file": self.file, "exported": self.exported}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutputRecord:
+        return cls(
+            OutputOptions.from_dict(data.get("options", {})), data.get("path"), data.get("file"), data.get("exported")
+        )
 
 
 @dataclass
@@ -103,6 +119,29 @@ class ChapterEntry:
 
 
 @dataclass
+class RunRecord:
+    """One synthesis run, kept in the job's history: where it ran, how long, how much it did."""
+
+    started: str
+    """ISO 8601 UTC."""
+    wall_s: float = 0.0
+    device: str | None = None
+    backend: str | None = None
+    load_s: float | None = None
+    """The first worker's model load."""
+    workers: int = 0
+    threads: int = 0
+    chunks_done: int = 0
+    synth_s: float = 0.0
+    """Seconds the workers spent synthesizing, summed over workers."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
 class Job:
     """A loaded job. Mutate through the methods below; each one saves."""
 
@@ -111,11 +150,13 @@ class Job:
     settings: Settings
     chapters: list[ChapterEntry]
     chunks: list[ChunkState]
-    output: dict[str, Any]
-    """Output options (format, pauses, loudness...) and, once exported, the final file."""
+    output: OutputRecord = field(default_factory=OutputRecord)
+    selection: str = "all"
+    """The ``--chapters`` spec the plan was made with."""
     created: str = ""
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    """One record per synthesis run: start, end, device, backend, chunks done, synthesis seconds."""
+    runs: list[RunRecord] = field(default_factory=list)
+    upgraded_from: int | None = None
+    """The job.json version this was read from, when older than ``VERSION`` (not saved)."""
 
     # ---- reading ---------------------------------------------------------------------------------
 
@@ -124,10 +165,7 @@ class Job:
         return self.dir / JOB_FILE
 
     def chunk(self, chunk_id: str) -> ChunkState:
-        return self._by_id()[chunk_id]
-
-    def _by_id(self) -> dict[str, ChunkState]:
-        return {c.id: c for c in self.chunks}
+        return next(c for c in self.chunks if c.id == chunk_id)
 
     def chunk_text(self, chunk: ChunkState) -> str:
         return (self.dir / chunk.text).read_text(encoding="utf-8")
@@ -135,6 +173,9 @@ class Job:
     def pending(self) -> list[ChunkState]:
         """Chunks still to synthesize, failed ones included (resume retries them)."""
         return [c for c in self.chunks if c.status != DONE]
+
+    def done(self) -> list[ChunkState]:
+        return [c for c in self.chunks if c.status == DONE]
 
     def metadata(self) -> Metadata:
         cover_file = self.book.get("cover")
@@ -158,15 +199,43 @@ class Job:
             "version": VERSION,
             "created": self.created,
             "book": self.book,
+            "selection": self.selection,
             "settings": self.settings.to_dict(),
-            "output": self.output,
+            "output": self.output.to_dict(),
             "chapters": [dataclasses.asdict(c) for c in self.chapters],
             "chunks": [dataclasses.asdict(c) for c in self.chunks],
-            "runs": self.runs,
+            "runs": [dataclasses.asdict(r) for r in self.runs],
         }
 
     def save(self) -> None:
         write_atomic(self.path, (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode())
+
+    def adopt(self, settings: Settings, allow_change: bool) -> None:
+        """Take resolved settings. New audio settings are refused while finished chunks were made with the old
+        ones, unless ``allow_change``: then every finished chunk is synthesized again (a book in two voices is
+        never what anyone wants). The chunking itself never changes: that needs a new plan."""
+        diff = changes(self.settings, settings)
+        if not diff:
+            return
+        if "max_chunk_chars" in diff:
+            raise JobError(
+                f"{self.dir}: planned with --max-chunk-chars {self.settings.max_chunk_chars}; "
+                "chunking differently needs a new --job-dir"
+            )
+        done = self.done()
+        if done and not allow_change:
+            raise JobError(
+                f"{self.dir}: this job's audio was made with other settings ({describe(diff)}); pass "
+                "--allow-settings-change to re-synthesize every chunk with the new ones"
+            )
+        if done:
+            log.warning(
+                "settings changed (%s): all %d finished chunks will be synthesized again", describe(diff), len(done)
+            )
+        for chunk in done:
+            chunk.status, chunk.frames, chunk.paragraph_ends, chunk.synthesized_sha256 = PENDING, None, [], None
+        self.settings = settings
+        self.save()
 
     def mark_done(
         self, chunk: ChunkState, wav: str, frames: int, paragraph_ends: list[int], synth_s: float, text_sha256: str
@@ -187,28 +256,25 @@ class Job:
         chunk.status, chunk.frames, chunk.paragraph_ends, chunk.error = PENDING, None, [], None
         chunk.attempts = 0
 
+    def check_plan(self, book_path: Path, selection: str | None) -> None:
+        """``JobError`` unless this job was planned from ``book_path`` with ``selection`` (or none given)."""
+        if self.book.get("sha256") != sha256_file(book_path):
+            raise JobError(
+                f"{self.dir}: this job was planned from a different book ({self.book.get('source')}); "
+                "choose another --job-dir"
+            )
+        if selection is not None and selection != self.selection:
+            raise JobError(
+                f"{self.dir}: planned with --chapters {self.selection}; a different selection needs a new --job-dir"
+            )
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    def update_output(self, output_changes: OutputChanges) -> None:
+        self.output.update(output_changes)
+        self.save()
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    def record_output(self, path: Path) -> None:
+        self.output.written(path)
+        self.save()
 
 
 def sha256_text(text: str) -> str:
@@ -239,41 +305,60 @@ def create(
     indices: list[int],
     chunks: list[Chunk],
     settings: Settings,
-    output: dict[str, Any],
+    selection: str = "all",
 ) -> Job:
     """Write a new job directory: chunk text files, cover, and job.json (written last)."""
-    job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / "chunks").mkdir(exist_ok=True)
-    (job_dir / "wav").mkdir(exist_ok=True)
-    states = []
-    for chunk in chunks:
-        rel = f"chunks/{chunk.id}.txt"
-        write_atomic(job_dir / rel, chunk.text.encode("utf-8"))
-        states.append(
-            ChunkState(
-                id=chunk.id,
-                chapter=chunk.chapter,
-                text=rel,
-                chars=len(chunk.text),
-                text_sha256=sha256_text(chunk.text),
-                ends_paragraph=chunk.ends_paragraph,
+    with _new_job_dir(job_dir):
+        (job_dir / "chunks").mkdir(exist_ok=True)
+        (job_dir / "wav").mkdir(exist_ok=True)
+        states = []
+        for chunk in chunks:
+            rel = f"chunks/{chunk.id}.txt"
+            write_atomic(job_dir / rel, chunk.text.encode("utf-8"))
+            states.append(
+                ChunkState(
+                    id=chunk.id,
+                    chapter=chunk.chapter,
+                    text=rel,
+                    chars=len(chunk.text),
+                    text_sha256=sha256_text(chunk.text),
+                    ends_paragraph=chunk.ends_paragraph,
+                )
             )
+        chapters = [
+            ChapterEntry(index=i, title=book.chapters[i].title, chunks=[c.id for c in chunks if c.chapter == i])
+            for i in indices
+        ]
+        job = Job(
+            dir=job_dir,
+            book=_book_record(book, source, job_dir),
+            settings=settings,
+            chapters=chapters,
+            chunks=states,
+            selection=selection,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-    chapters = [
-        ChapterEntry(index=i, title=book.chapters[i].title, chunks=[c.id for c in chunks if c.chapter == i])
-        for i in indices
-    ]
-    job = Job(
-        dir=job_dir,
-        book=_book_record(book, source, job_dir),
-        settings=settings,
-        chapters=chapters,
-        chunks=states,
-        output=output,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    job.save()
-    return job
+        job.save()
+        return job
+
+
+@contextlib.contextmanager
+def _new_job_dir(job_dir: Path) -> Iterator[None]:
+    """Hold the lock of a directory that must not hold a job yet; one made here is removed if writing fails."""
+    created = not job_dir.exists()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with JobLock(job_dir):
+            if (job_dir / JOB_FILE).exists():
+                raise JobError(
+                    f"{job_dir}: a job is already planned here (use `audiobook resume {job_dir}`, or choose "
+                    "another --job-dir)"
+                )
+            yield
+    except BaseException:
+        if created:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        raise
 
 
 def _book_record(book: Book, source: Path, job_dir: Path) -> dict[str, Any]:
@@ -302,7 +387,7 @@ def _book_record(book: Book, source: Path, job_dir: Path) -> dict[str, Any]:
 
 
 def load(job_dir: Path) -> Job:
-    """Read job.json; a clear ``JobError`` if it is missing, corrupt, or of another version."""
+    """Read job.json (upgrading an older version in memory); a clear ``JobError`` if it cannot be read."""
     path = Path(job_dir) / JOB_FILE
     if not path.is_file():
         raise JobError(f"{job_dir}: no {JOB_FILE} here (plan or build a book first)")
@@ -312,21 +397,76 @@ def load(job_dir: Path) -> Job:
         raise JobError(f"{path}: unreadable ({e})") from e
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise JobError(f"{path}: not an audiobook job file")
-    if data.get("version") != VERSION:
-        raise JobError(f"{path}: job format version {data.get('version')}; this audiobook reads {VERSION}")
+    version = data.get("version")
+    if version not in (1, VERSION):
+        raise JobError(
+            f"{path}: job format version {version}; this audiobook reads versions 1 and {VERSION} "
+            "(a newer audiobook wrote it: upgrade audiobook)"
+        )
     try:
+        if version == 1:
+            data = _upgrade_v1(data)
         return Job(
             dir=Path(job_dir),
             book=data["book"],
             settings=Settings.from_dict(data["settings"]),
             chapters=[ChapterEntry(**c) for c in data["chapters"]],
             chunks=[ChunkState.from_dict(c) for c in data["chunks"]],
-            output=data.get("output", {}),
+            output=OutputRecord.from_dict(data.get("output", {})),
+            selection=data.get("selection", "all"),
             created=data.get("created", ""),
-            runs=data.get("runs", []),
+            runs=[RunRecord.from_dict(r) for r in data.get("runs", [])],
+            upgraded_from=version if version != VERSION else None,
         )
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError, JobError) as e:
         raise JobError(f"{path}: malformed job file ({e})") from e
+    except AudiobookError as e:  # the settings of a version-1 job, resolved now, do not work here
+        raise JobError(f"{path}: cannot upgrade this version {version} job: {e}") from e
+
+
+@contextlib.contextmanager
+def open_for_update(job_dir: Path) -> Iterator[Job]:
+    """Hold the job's lock and load it; an older version is upgraded on disk first (its file kept beside)."""
+    with JobLock(job_dir):
+        job = load(job_dir)
+        if job.upgraded_from is not None:
+            backup = job.dir / f"job.v{job.upgraded_from}.json"
+            write_atomic(backup, job.path.read_bytes())
+            job.save()
+            log.warning(
+                "%s: upgraded job.json from version %d to %d (the old file is kept as %s)",
+                job.dir,
+                job.upgraded_from,
+                VERSION,
+                backup.name,
+            )
+            job.upgraded_from = None
+        yield job
+
+
+def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 job.json as version 2: settings resolved and checked like new ones (version 1 left them open
+    until the first run and kept relative paths), the chapter selection and the output in their own records."""
+    old = data["settings"]
+    request = SettingsRequest(
+        backend=old.get("backend") if old.get("backend") not in (None, "auto") else None,
+        model=old.get("model"),
+        voice=old.get("voice"),
+        speed=old.get("speed"),
+        lang=old.get("lang"),
+        seed=old.get("seed"),
+        max_chunk_chars=old.get("max_chunk_chars") or None,
+    )
+    output = dict(data.get("output") or {})
+    selection = output.pop("chapters", "all")
+    record = {
+        "path": output.pop("path", None),
+        "file": output.pop("file", None),
+        "exported": output.pop("exported", None),
+        "options": output,
+    }
+    settings = resolve(request, None, data["book"].get("language", "en"))
+    return {**data, "version": VERSION, "settings": settings.to_dict(), "output": record, "selection": selection}
 
 
 def verify(job: Job) -> list[str]:

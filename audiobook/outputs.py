@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from audiobook import SAMPLE_RATE
+from audiobook import SAMPLE_RATE, atomic
 from audiobook import ffmpeg as ff
 from audiobook.assemble import (
     ChapterAudio,
@@ -120,6 +119,50 @@ class OutputOptions:
         data = asdict(self)
         data["pauses"] = self.pauses.to_dict()
         return data
+
+    def changed(self, changes: OutputChanges) -> OutputOptions:
+        """These options with the ones the user named replaced."""
+        pauses = {
+            name: value
+            for name, value in (
+                ("paragraph", changes.pause_paragraph),
+                ("title", changes.pause_title),
+                ("chapter", changes.pause_chapter),
+            )
+            if value is not None
+        }
+        named = {
+            "format": changes.format,
+            "split_chapters": changes.split_chapters,
+            "loudnorm": changes.loudnorm,
+            "loudness_target": changes.loudness_target,
+            "bitrate": changes.bitrate,
+        }
+        data = {**self.to_dict(), **{k: v for k, v in named.items() if v is not None}}
+        data["pauses"] = {**data["pauses"], **pauses}
+        return OutputOptions.from_dict(data)
+
+
+@dataclass(frozen=True)
+class OutputChanges:
+    """Output flags as the user gave them (``None``: keep what the job has). They never change the audio."""
+
+    format: str | None = None
+    split_chapters: bool | None = None
+    pause_paragraph: float | None = None
+    pause_title: float | None = None
+    pause_chapter: float | None = None
+    loudnorm: bool | None = None
+    loudness_target: float | None = None
+    bitrate: str | None = None
+    out: Path | None = None
+    """The output file (a folder for a split export); relative to the working directory."""
+
+    def changes_layout(self, options: OutputOptions) -> bool:
+        """Whether the format or the file layout differs from ``options`` (a saved ``--out`` no longer fits)."""
+        return (self.format not in (None, options.format)) or (
+            self.split_chapters is not None and self.split_chapters != options.split_chapters
+        )
 
 
 MANIFEST_NAME = "output.json"
@@ -243,7 +286,7 @@ def manifest(
 # Export
 
 
-def export(
+def write_outputs(
     chapters: list[ChapterAudio],
     metadata: Metadata,
     out: Path,
@@ -271,7 +314,14 @@ def export(
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
             marks = [ff.ChapterMark(t.title, t.start_frame, t.end_frame) for t in timings]
-            encoder.encode(stream_book(chapters, options.pauses), out, book_tags(metadata, options.format), marks)
+            with atomic.atomic_path(out) as tmp:
+                encoder.encode(
+                    stream_book(chapters, options.pauses),
+                    tmp,
+                    book_tags(metadata, options.format),
+                    marks,
+                    name=out.name,
+                )
             files = [out]
             manifest_path = out.parent / MANIFEST_NAME
             data = manifest(files, timings, options, loudness, extra or {})
@@ -310,24 +360,18 @@ def _export_split(
     options, metadata = encoder.options, encoder.metadata
     pieces = book_pieces(chapters, options.pauses)
     finals = [out_dir / name for name in chapter_file_names(timings, options.spec.extension)]
-    parts: list[Path] = []
+    parts = [atomic.temporary_name(final) for final in finals]  # hidden: a player scanning the folder skips them
     try:
-        for n, (timing, final) in enumerate(zip(timings, finals, strict=True), start=1):
-            parts.append(_partial_name(final))
+        for n, (timing, part) in enumerate(zip(timings, parts, strict=True), start=1):
             tags = book_tags(metadata, options.format, track=(n, len(timings)), title=timing.title)
-            encoder.encode(stream_pieces(pieces[n - 1]), final, tags, [], partial=parts[-1])
+            encoder.encode(stream_pieces(pieces[n - 1]), part, tags, [], name=finals[n - 1].name)
     except BaseException:
         for part in parts:
             part.unlink(missing_ok=True)
         raise
     for part, final in zip(parts, finals, strict=True):
-        os.replace(part, final)
+        atomic.commit(part, final)
     return finals
-
-
-def _partial_name(final: Path) -> Path:
-    # Hidden (a player scanning the folder skips it), and the extension stays last for tools that go by it.
-    return final.with_name(f".{final.stem}.partial{final.suffix}")
 
 
 class _Encoder:
@@ -340,29 +384,16 @@ class _Encoder:
         self.work = work
         self.cover = _cover_file(metadata, work)
 
-    def encode(
-        self,
-        pcm: Iterable[bytes],
-        out: Path,
-        tags: dict,
-        marks: list[ff.ChapterMark],
-        partial: Path | None = None,
-    ) -> None:
-        """Encode ``pcm`` to ``out`` via a temporary name, or only to ``partial`` when the caller renames."""
-        spec = self._spec(out, tags, marks, partial or _partial_name(out))
+    def encode(self, pcm: Iterable[bytes], output: Path, tags: dict, marks: list[ff.ChapterMark], name: str) -> None:
+        """Encode ``pcm`` into ``output`` (a temporary name the caller renames; ``name`` is the final one)."""
+        spec = self._spec(Path(name), tags, marks, output)
         loudness = self.loudness
-        try:
-            loglevel = "info" if loudness is not None else "error"  # loudnorm reports at info level
-            stderr = ff.run(ff.encode_args(spec), what=f"encoding {out.name}", stdin=pcm, loglevel=loglevel)
-            if loudness is not None:
-                loudness["normalization_type"] = ff.parse_loudnorm(stderr).get("normalization_type", "")
-            if self.options.format == "opus" and self.cover is not None:
-                _opus_cover(spec.output, self.metadata)
-            if partial is None:
-                os.replace(spec.output, out)
-        except BaseException:
-            spec.output.unlink(missing_ok=True)
-            raise
+        loglevel = "info" if loudness is not None else "error"  # loudnorm reports at info level
+        stderr = ff.run(ff.encode_args(spec), what=f"encoding {name}", stdin=pcm, loglevel=loglevel)
+        if loudness is not None:
+            loudness["normalization_type"] = ff.parse_loudnorm(stderr).get("normalization_type", "")
+        if self.options.format == "opus" and self.cover is not None:
+            _opus_cover(spec.output, self.metadata)
 
     def _spec(self, out: Path, tags: dict, marks: list[ff.ChapterMark], output: Path) -> ff.EncodeSpec:
         fmt = self.options.spec
@@ -429,10 +460,4 @@ def _opus_cover(path: Path, metadata: Metadata) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())

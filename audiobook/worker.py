@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from .errors import AudiobookError
+from .protocol import CHUNK, DEVICE, DISK_FULL, MODEL, Answer, Hello, ProtocolError, Request, decode, encode, to_dict
+
+if TYPE_CHECKING:
+    from .engine.core import Engine
+    from .engine.loading import ModelSource
 
 log = logging.getLogger("audiobook.worker")
 
@@ -30,6 +41,10 @@ EXAMPLE = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .devices import DEVICE_CHOICES
+    from .engine.g2p import LANG_CODES
+    from .engine.loading import BACKENDS
+
     parser = argparse.ArgumentParser(
         prog="python -m audiobook.worker",
         description="Synthesize speech with Kokoro-82M.",
@@ -41,12 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-wav", help="one-shot: where to write the 24 kHz mono WAV")
     parser.add_argument("--voice", default=None, help="name, .pt path, or af_heart*0.7+af_bella*0.3")
     parser.add_argument("--speed", type=float, default=1.0, help="0.5 to 2.0 (default 1.0)")
-    parser.add_argument("--lang-code", default="a", help="kokoro language: a b e f h i j p z (default a)")
+    parser.add_argument("--lang-code", default="a", choices=tuple(LANG_CODES), help="kokoro language (default a)")
     parser.add_argument("--split-pattern", default=None, help="paragraph break regex (default blank line)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed: same seed, same audio (default 0)")
     parser.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    parser.add_argument("--revision", default=None, help="hub commit of --model (default: the newest)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
@@ -114,129 +130,170 @@ def protocol_channel() -> Iterator[IO[str]]:
             channel.close()
 
 
-def send(channel: IO[str], message: dict) -> None:
-    channel.write(json.dumps(message, ensure_ascii=False) + "\n")
+def send(channel: IO[str], line: str) -> None:
+    channel.write(line + "\n")
     channel.flush()
 
 
-def load(args: argparse.Namespace):  # noqa: ANN201 - (Engine, load seconds)
-    """Load the backend once and wrap it in an ``Engine``."""
+def load(args: argparse.Namespace) -> tuple[Engine, Hello, ModelSource]:
+    """Load the backend once, on the device asked for; the hello line that says what was loaded."""
+    from .devices import resolve_device
+    from .engine.core import Engine
+    from .engine.loading import choose_model, load_backend
+
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    from .engine.core import Engine
-    from .engine.loading import load_backend
-
     started = time.perf_counter()
-    backend = load_backend(args.backend, args.model, args.device, args.threads)
-    return Engine(backend), time.perf_counter() - started
+    source = replace(choose_model(args.backend, args.model), revision=args.revision)
+    backend = load_backend(source, resolve_device(args.device, source.backend), args.threads)
+    hello = Hello(
+        ready=True,
+        device=backend.device,
+        backend=backend.name,
+        model=backend.model_id,
+        load_s=round(time.perf_counter() - started, 3),
+        pid=os.getpid(),
+    )
+    return Engine(backend), hello, source
 
 
 def one_shot(args: argparse.Namespace, channel: IO[str]) -> int:
-    from .engine.core import write_wav
-    from .errors import AudiobookError
+    """Speak one text file into one WAV; print one JSON object (what was loaded, and the answer)."""
+    from .engine.loading import default_voice
+    from .engine.voices import VoiceSpec
 
     try:
         with open(args.text_file, encoding="utf-8") as f:
             text = f.read()
-        engine, load_s = load(args)
-        result = engine.synthesize(
-            text, args.voice, args.speed, args.lang_code, args.seed, split_pattern=args.split_pattern
+        engine, hello, source = load(args)
+        voice = VoiceSpec.parse(args.voice) if args.voice else VoiceSpec.parse(default_voice(source, args.lang_code))
+        request = Request(
+            id="one-shot",
+            text=text,
+            out_wav=args.out_wav,
+            voice=voice,
+            speed=args.speed,
+            lang=args.lang_code,
+            seed=args.seed,
         )
-        write_wav(args.out_wav, result.audio)
     except (AudiobookError, OSError, UnicodeDecodeError) as e:
         log.error("%s", e)
-        send(channel, {"ok": False, "error": str(e)})
+        send(channel, json.dumps({"ok": False, "error": str(e)}, ensure_ascii=False))
         return 1
-    backend = engine.backend
-    send(
-        channel,
-        {
-            "ok": True,
-            "frames": result.frames,
-            "seconds": round(result.seconds, 3),
-            "device": backend.device,
-            "backend": backend.name,
-            "model": backend.model_id,
-            "load_s": round(load_s, 3),
-            "synth_s": round(result.g2p_s + result.synth_s, 3),
-            "paragraph_ends": result.paragraph_ends,
-            "phonemes": result.phonemes_synth,
-        },
-    )
-    return 0
+    answer = synthesize(engine, request, args.split_pattern)
+    if not answer.ok:
+        log.error("%s", answer.error)
+    report = {**to_dict(hello), **to_dict(answer), "voice": str(voice)}
+    send(channel, json.dumps(report, ensure_ascii=False))
+    return 0 if answer.ok else 1
 
 
 def serve(args: argparse.Namespace, channel: IO[str]) -> int:
     try:
-        engine, load_s = load(args)
-    except Exception as e:  # noqa: BLE001 - any load failure is reported to the caller, who may fall back
+        engine, hello, _ = load(args)
+    except Exception as e:  # noqa: BLE001 - any load failure is reported to the caller
         log.exception("model load failed")
-        send(channel, {"ready": False, "error": f"{type(e).__name__}: {e}" if not _is_ours(e) else str(e)})
+        kind = DEVICE if failure_kind(e) == DEVICE else MODEL
+        send(channel, encode(Hello(ready=False, error=describe(e), error_kind=kind)))
         return 1
-    backend = engine.backend
-    send(
-        channel,
-        {
-            "ready": True,
-            "device": backend.device,
-            "backend": backend.name,
-            "model": backend.model_id,
-            "load_s": round(load_s, 3),
-            "pid": os.getpid(),
-            "voices": backend.voice_names(),
-        },
-    )
+    send(channel, encode(hello))
     for line in sys.stdin:
         if line.strip():
-            send(channel, answer(engine, line))
+            send(channel, encode(answer(engine, line)))
     return 0
 
 
-def answer(engine, line: str) -> dict:  # noqa: ANN001 - Engine, imported lazily
-    """The answer to one request line; any failure becomes ``{"ok": false, "error": ...}``."""
+def answer(engine: Engine, line: str) -> Answer:
+    """The answer to one request line; any failure becomes an ``Answer`` with the error and its kind."""
+    try:
+        request = decode(Request, line)
+    except ProtocolError as e:
+        return Answer.failure(_request_id(line), f"bad request: {e}")
+    return synthesize(engine, request)
+
+
+def synthesize(engine: Engine, request: Request, split_pattern: str | None = None) -> Answer:
+    """Speak one request into its WAV file."""
     from .engine.core import write_wav
 
-    request_id = None
+    started = time.perf_counter()
     try:
-        request = json.loads(line)
-        if not isinstance(request, dict):
-            raise ValueError("a request is a JSON object")
-        request_id = request.get("id")
-        text, out_wav = request["text"], request["out_wav"]
-        if not isinstance(text, str) or not isinstance(out_wav, str):
-            raise ValueError("'text' and 'out_wav' must be strings")
-        started = time.perf_counter()
         result = engine.synthesize(
-            text,
-            request.get("voice"),
-            float(request.get("speed", 1.0)),
-            request.get("lang", "a"),
-            int(request.get("seed", 0)),
+            request.text, request.voice, request.speed, request.lang, request.seed, split_pattern=split_pattern
         )
-        write_wav(out_wav, result.audio)
-        return {
-            "id": request_id,
-            "ok": True,
-            "frames": result.frames,
-            "seconds": round(result.seconds, 3),
-            "synth_s": round(time.perf_counter() - started, 3),
-            "paragraph_ends": result.paragraph_ends,
-            "phonemes": result.phonemes_synth,
-            "voice": result.voice,
-        }
-    except KeyError as e:
-        return {"id": request_id, "ok": False, "error": f"request is missing {e}"}
     except Exception as e:  # noqa: BLE001 - one bad request must not end the worker
-        log.exception("request %s failed", request_id)
-        return {"id": request_id, "ok": False, "error": str(e) if _is_ours(e) else f"{type(e).__name__}: {e}"}
+        log.exception("request %s failed", request.id)
+        return Answer.failure(request.id, describe(e), failure_kind(e))
+    try:
+        write_wav(request.out_wav, result.audio)
+    except Exception as e:  # noqa: BLE001
+        log.exception("request %s: writing %s failed", request.id, request.out_wav)
+        kind = DISK_FULL if disk_full(e, Path(request.out_wav), result.frames) else failure_kind(e)
+        return Answer.failure(request.id, describe(e), kind)
+    return Answer(
+        id=request.id,
+        ok=True,
+        frames=result.frames,
+        paragraph_ends=tuple(result.paragraph_ends),
+        synth_s=round(time.perf_counter() - started, 3),
+        phonemes=result.phonemes_synth,
+    )
 
 
-def _is_ours(error: Exception) -> bool:
-    from .errors import AudiobookError
+_DEVICE_ERRORS = (
+    "CUDA error",
+    "HIP error",
+    "CUBLAS_STATUS",
+    "CUDNN_STATUS",
+    "no CUDA GPUs are available",
+    "CUDA driver",
+)
+"""Messages of torch errors after which the GPU is gone for this process (a fresh one would fail the same)."""
 
-    return isinstance(error, AudiobookError)
+
+def failure_kind(error: BaseException) -> str:
+    """Whether another attempt can help (``chunk``) or not: a full disk, a lost device."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DISK_FULL
+    text = str(error)
+    if type(error).__name__ == "OutOfMemoryError":  # GPU memory: a smaller piece may fit next time
+        return CHUNK
+    if any(marker in text for marker in _DEVICE_ERRORS):
+        return DEVICE
+    return CHUNK
+
+
+def disk_full(error: BaseException, path: Path, frames: int) -> bool:
+    """Whether a failed write failed for lack of space.
+
+    libsndfile's write callback reports ENOSPC as an ``AssertionError`` with no message, so the disk itself is
+    asked: a failed write into a directory with less free space than the file needs is a full disk.
+    """
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return False
+    return free < frames * 2 + WAV_HEADER_SLACK
+
+
+WAV_HEADER_SLACK = 1 << 16
+
+
+def describe(error: BaseException) -> str:
+    """Our own errors are already sentences; anything else gets its type name too."""
+    return str(error) if isinstance(error, AudiobookError) else f"{type(error).__name__}: {error}".rstrip(": ")
+
+
+def _request_id(line: str) -> str | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
 
 
 if __name__ == "__main__":

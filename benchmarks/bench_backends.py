@@ -28,8 +28,16 @@ import numpy as np
 # `make bench` runs this file as a script, from a checkout that need not be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audiobook.devices import resolve_device  # noqa: E402
 from audiobook.engine import Engine  # noqa: E402
-from audiobook.engine.loading import DEFAULT_REPO, default_repo_available, load_backend  # noqa: E402
+from audiobook.engine.loading import (  # noqa: E402
+    DEFAULT_REPO,
+    choose_model,
+    default_repo_available,
+    default_voice,
+    load_backend,
+)
+from audiobook.engine.voices import VoiceSpec  # noqa: E402
 
 log = logging.getLogger("benchmarks.bench_backends")
 
@@ -78,15 +86,18 @@ def run_config(
 ) -> dict:
     """Load once, synthesize every chunk, and summarise the timings."""
     started = time.perf_counter()
-    loaded = load_backend(backend, model, device, threads)
+    source = choose_model(backend, model)
+    loaded = load_backend(source, resolve_device(device, source.backend), threads)
     load_s = time.perf_counter() - started
     engine = Engine(loaded)
+    voice = voice or default_voice(source, "a")
+    spec = VoiceSpec.parse(voice)
     latencies: list[float] = []
     audio_s = 0.0
     cpu_started = time.process_time()
     for chunk in chunks:
         t0 = time.perf_counter()
-        result = engine.synthesize(chunk, voice=voice, lang="a")
+        result = engine.synthesize(chunk, spec, lang="a")
         latencies.append(time.perf_counter() - t0)
         audio_s += len(result.audio) / SAMPLE_RATE
     cpu_s = time.process_time() - cpu_started
@@ -98,7 +109,7 @@ def run_config(
         "model": label or loaded.model_id,
         "device": loaded.device,
         "threads": threads,
-        "voice": voice or loaded.default_voice("a"),
+        "voice": voice,
         "chunks": len(chunks),
         "chars": chars,
         "audio_s": round(audio_s, 2),
@@ -124,7 +135,7 @@ def torch_model(model: str | None, scratch: Path) -> tuple[str, str | None]:
     available, why = default_repo_available()
     if available:
         return DEFAULT_REPO, None
-    from audiobook.engine.random_model import build_random_model
+    from tests.support.random_model import build_random_model
 
     log.warning("%s; benchmarking torch with a random-weight model of the same architecture", why)
     return str(build_random_model(scratch / "random-kokoro")), "random-weights"

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from audiobook import job as jobs  # noqa: E402
 from audiobook import runner  # noqa: E402
-from audiobook.engine.random_model import build_random_model  # noqa: E402
-from audiobook.outputs import OutputOptions  # noqa: E402
+from audiobook.outputs import OutputChanges  # noqa: E402
+from audiobook.settings import SettingsRequest  # noqa: E402
+from tests.support.random_model import build_random_model  # noqa: E402
 
 STORY = ROOT / "examples" / "the-keeper-of-small-lights.md"
 
@@ -61,25 +62,25 @@ def main() -> None:
         tmp_path = Path(tmp)
         model = build_random_model(tmp_path / "model")
         book = sample_book(tmp_path / "sample.md", args.repeat)
-        given = {"backend": "torch", "model": str(model), "seed": 0, "max_chunk_chars": args.max_chunk_chars}
-        output = OutputOptions.from_dict({"format": args.format, "loudnorm": False})
+        request = SettingsRequest(backend="torch", model=str(model), seed=0, max_chunk_chars=args.max_chunk_chars)
+        output = OutputChanges(format=args.format, loudnorm=False, out=tmp_path / f"out.{args.format}")
         run = runner.RunOptions(workers=args.workers, threads=args.threads, device="cpu", quiet=True)
         started = time.perf_counter()
-        result = runner.build(book, tmp_path / "job", given, None, output, tmp_path / f"out.{args.format}", run)
+        result = runner.build(book, tmp_path / "job", request, None, output, run)
         wall = time.perf_counter() - started
         job = jobs.load(tmp_path / "job")
         run_record = job.runs[-1]
         synth_s = sum(c.synth_s or 0.0 for c in job.chunks) / max(1, args.workers)
         chars = sum(c.chars for c in job.chunks)
         audio_s = sum(c.frames or 0 for c in job.chunks) / job.settings.sample_rate
-        load_s = run_record.get("load_s") or 0.0
+        load_s = run_record.load_s or 0.0
         print(
             json.dumps(
                 {
                     "bench": "pipeline",
                     "model": "random-weight kokoro (test model)",
                     "backend": "torch",
-                    "device": run_record.get("device"),
+                    "device": run_record.device,
                     "workers": args.workers,
                     "chunks": len(job.chunks),
                     "chars": chars,

@@ -22,7 +22,7 @@ def test_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Real architecture with the small test decoder (``fast=True``); about 2.4 frames (60 ms) per phoneme.
     """
-    from audiobook.engine.random_model import build_random_model
+    from support.random_model import build_random_model
 
     return build_random_model(tmp_path_factory.mktemp("kokoro-model"), seed=0, voices=TEST_VOICES, fast=True)
 

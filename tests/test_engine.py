@@ -11,9 +11,9 @@ import soundfile
 from audiobook import SAMPLE_RATE
 from audiobook.engine.base import MAX_PHONEMES
 from audiobook.engine.core import Engine, limit_peaks, write_wav
-from audiobook.engine.devices import resolve_device
 from audiobook.engine.g2p import phonemize
 from audiobook.engine.torch_backend import TorchBackend
+from audiobook.engine.voices import VoiceSpec
 from audiobook.errors import ModelError
 
 WORDS = ["garden", "window", "river", "candle", "mountain", "pencil", "button", "yellow", "forest", "copper"]
@@ -35,7 +35,7 @@ class Recording:
 
 
 def test_paragraph_ends_mark_each_paragraph_but_the_last(engine: Engine) -> None:
-    result = engine.synthesize("First one.\n\nSecond one here.\n\nThird.", "af_test", 1.0, "a", seed=1)
+    result = engine.synthesize("First one.\n\nSecond one here.\n\nThird.", VoiceSpec.parse("af_test"), 1.0, "a", seed=1)
     assert result.audio.dtype == np.float32 and result.audio.ndim == 1
     assert len(result.paragraph_ends) == 2
     assert 0 < result.paragraph_ends[0] < result.paragraph_ends[1] < len(result.audio)
@@ -45,23 +45,23 @@ def test_paragraph_ends_mark_each_paragraph_but_the_last(engine: Engine) -> None
 
 
 def test_same_seed_same_audio_other_seed_other_audio(engine: Engine) -> None:
-    first = engine.synthesize("Reproducible audio.", "am_test", 1.0, "a", seed=7).audio
-    again = engine.synthesize("Reproducible audio.", "am_test", 1.0, "a", seed=7).audio
-    other = engine.synthesize("Reproducible audio.", "am_test", 1.0, "a", seed=8).audio
+    first = engine.synthesize("Reproducible audio.", VoiceSpec.parse("am_test"), 1.0, "a", seed=7).audio
+    again = engine.synthesize("Reproducible audio.", VoiceSpec.parse("am_test"), 1.0, "a", seed=7).audio
+    other = engine.synthesize("Reproducible audio.", VoiceSpec.parse("am_test"), 1.0, "a", seed=8).audio
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
 
 
 def test_blend_is_its_own_voice(engine: Engine) -> None:
-    single = engine.synthesize("A blended voice.", "af_test", 1.0, "a", seed=3).audio
-    blend = engine.synthesize("A blended voice.", "af_test*0.7+am_test*0.3", 1.0, "a", seed=3).audio
-    comma = engine.synthesize("A blended voice.", "af_test,am_test", 1.0, "a", seed=3).audio
+    single = engine.synthesize("A blended voice.", VoiceSpec.parse("af_test"), 1.0, "a", seed=3).audio
+    blend = engine.synthesize("A blended voice.", VoiceSpec.parse("af_test*0.7+am_test*0.3"), 1.0, "a", seed=3).audio
+    comma = engine.synthesize("A blended voice.", VoiceSpec.parse("af_test,am_test"), 1.0, "a", seed=3).audio
     assert not np.array_equal(single, blend) and not np.array_equal(blend, comma)
 
 
-def test_unknown_voice_is_a_clear_error(engine: Engine) -> None:
+def test_unknown_voice_is_a_clear_error_even_past_the_resolver(engine: Engine) -> None:
     with pytest.raises(ModelError) as error:
-        engine.synthesize("Hello.", "af_hart", 1.0, "a")
+        engine.synthesize("Hello.", VoiceSpec.parse("af_hart"), 1.0, "a")
     assert str(error.value) == (
         "voice 'af_hart' not found; available: af_test, am_test, bf_test (see `audiobook voices`)"
     )
@@ -70,7 +70,7 @@ def test_unknown_voice_is_a_clear_error(engine: Engine) -> None:
 @pytest.mark.parametrize("speed", [0.49, 2.01, 0.0])
 def test_speed_out_of_range(engine: Engine, speed: float) -> None:
     with pytest.raises(ModelError, match=r"speed .* out of range; use 0.5 to 2.0"):
-        engine.synthesize("Hello.", "af_test", speed, "a")
+        engine.synthesize("Hello.", VoiceSpec.parse("af_test"), speed, "a")
 
 
 @pytest.mark.slow
@@ -78,7 +78,7 @@ def test_long_paragraph_without_punctuation_is_spoken_whole(torch_backend) -> No
     text = " ".join(WORDS[i % len(WORDS)] for i in range(450))[:3000].rsplit(" ", 1)[0]
     assert len(text) > 2900 and not re.search(r"[.,;:!?]", text)
     backend = Recording(torch_backend)
-    result = Engine(backend).synthesize(text, "af_test", 2.0, "a", seed=0)
+    result = Engine(backend).synthesize(text, VoiceSpec.parse("af_test"), 2.0, "a", seed=0)
 
     assert result.phonemes_synth == result.phonemes_in > 5 * MAX_PHONEMES
     assert all(len(piece) <= MAX_PHONEMES for piece in backend.fed) and len(backend.fed) >= 6
@@ -90,7 +90,7 @@ def test_long_paragraph_without_punctuation_is_spoken_whole(torch_backend) -> No
 
 
 def test_wav_is_24khz_mono_pcm16_written_atomically(engine: Engine, tmp_path) -> None:  # noqa: ANN001
-    result = engine.synthesize("Write me.", None, 1.0, "a", seed=0)
+    result = engine.synthesize("Write me.", VoiceSpec.parse("af_test"), 1.0, "a", seed=0)
     out = tmp_path / "c1.wav"
     write_wav(out, result.audio)
     info = soundfile.info(out)
@@ -107,8 +107,6 @@ def test_peaks_are_limited_before_16_bit() -> None:
 
 def test_local_model_loads_offline_and_lists_voices(torch_backend: TorchBackend) -> None:
     assert torch_backend.voice_names() == ["af_test", "am_test", "bf_test"]
-    assert torch_backend.default_voice("a") == "af_test"
-    assert torch_backend.default_voice("b") == "bf_test"
     assert (torch_backend.name, torch_backend.device) == ("torch", "cpu")
 
 
@@ -122,13 +120,3 @@ def test_model_directory_without_weights_is_a_model_error(tmp_path) -> None:  # 
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelError, match=r"exactly one \.pth"):
         TorchBackend.load(str(tmp_path), "cpu")
-
-
-def test_missing_gpu_is_a_clear_error() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    assert resolve_device("auto") in ("cpu", "mps")
-    with pytest.raises(ModelError, match="device 'cuda' requested but torch sees no GPU"):
-        resolve_device("cuda")

@@ -111,9 +111,13 @@ def decoder():  # noqa: ANN201
 
 @pytest.mark.slow
 def test_bundled_default_voice_is_intelligible(engine, decoder) -> None:  # noqa: ANN001
+    from audiobook.engine import bundled
+    from audiobook.engine.voices import VoiceSpec
+
+    DEFAULT_VOICE = VoiceSpec.parse(bundled.DEFAULT_VOICE)  # noqa: N806
     errors = words = 0
     for paragraph in PARAGRAPHS:
-        audio = engine.synthesize(paragraph, lang="a").audio
+        audio = engine.synthesize(paragraph, DEFAULT_VOICE, lang="a").audio
         heard = recognize(audio, decoder)
         n = len(normalize(paragraph))
         errors += word_error_rate(paragraph, heard) * n

@@ -14,7 +14,13 @@ import soundfile
 from audiobook import job as jobs
 from audiobook.book import Book, Chapter, Metadata
 from audiobook.chunker import Chunk
+from audiobook.engine.voices import VoiceSpec
 from audiobook.errors import JobError
+from audiobook.settings import Settings
+
+SETTINGS = Settings(
+    backend="onnx", model="bundled", voice=VoiceSpec.parse("jf_alpha"), speed=1.0, lang="a", seed=3, max_chunk_chars=500
+)
 
 
 def _book() -> Book:
@@ -33,7 +39,7 @@ def _chunks() -> list[Chunk]:
 def job(tmp_path: Path) -> jobs.Job:
     source = tmp_path / "book.txt"
     source.write_text("whatever", encoding="utf-8")
-    return jobs.create(tmp_path / "job", _book(), source, [0, 1], _chunks(), jobs.Settings(seed=3), {})
+    return jobs.create(tmp_path / "job", _book(), source, [0, 1], _chunks(), SETTINGS)
 
 
 def _write_wav(path: Path, frames: int) -> None:
@@ -65,7 +71,7 @@ def test_round_trip_and_metadata_survive_without_the_book(job: jobs.Job) -> None
 def test_save_leaves_no_temporary_files(job: jobs.Job) -> None:
     for _ in range(3):
         job.save()
-    assert sorted(p.name for p in job.dir.iterdir()) == ["chunks", "cover.png", "job.json", "wav"]
+    assert sorted(p.name for p in job.dir.iterdir()) == [".lock", "chunks", "cover.png", "job.json", "wav"]
 
 
 @pytest.mark.parametrize(
@@ -74,8 +80,15 @@ def test_save_leaves_no_temporary_files(job: jobs.Job) -> None:
         (None, "no job.json here"),
         ("{not json", "unreadable"),
         ('{"schema": "other"}', "not an audiobook job file"),
-        ('{"schema": "audiobook-job", "version": 99}', "job format version 99"),
+        ('{"schema": "audiobook-job", "version": 99}', "job format version 99.*upgrade audiobook"),
         ('{"schema": "audiobook-job", "version": 1, "book": {}}', "malformed job file"),
+        ('{"schema": "audiobook-job", "version": 2, "book": {}, "settings": {}}', "malformed job file"),
+        (
+            '{"schema": "audiobook-job", "version": 2, "book": {}, "chapters": [], "chunks": [], '
+            '"settings": {"backend": "onnx", "model": "bundled", "speed": 1, "lang": "a", "seed": 0, '
+            '"max_chunk_chars": 500}}',
+            "malformed job file .job settings are malformed",
+        ),
     ],
 )
 def test_load_errors_are_clear(tmp_path: Path, content: str | None, message: str) -> None:

@@ -67,8 +67,10 @@ def _sha(audio: np.ndarray) -> str:
 def test_bundled_backend_describes_itself(backend: OnnxBackend) -> None:
     assert (backend.name, backend.device, backend.model_id) == ("onnx", "cpu", "bundled")
     assert backend.voice_names() == sorted(bundled.VOICES)
-    assert backend.default_voice("a") == backend.default_voice("b") == bundled.DEFAULT_VOICE
-    assert backend.default_voice("j") == "jf_alpha"
+    source = loading.choose_model("onnx", "bundled")
+    assert loading.model_voices(source) == backend.voice_names()
+    assert loading.default_voice(source, "a") == loading.default_voice(source, "b") == bundled.DEFAULT_VOICE
+    assert loading.default_voice(source, "j") == "jf_alpha"
     assert backend.voice_pack("jm_kumo").shape == (510, 1, 256)
 
 
@@ -128,20 +130,14 @@ def test_unknown_symbols_are_dropped(backend: OnnxBackend) -> None:
 
 
 @needs_parts
-def test_cuda_without_its_provider_falls_back_to_cpu(
-    model_cache: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_cuda_without_its_provider_is_an_error_naming_the_fix(model_cache: Path) -> None:
+    """Never a silent move to the CPU: a GPU job that quietly runs twenty times slower is worse than an error."""
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has the CUDA provider")
-    caplog.set_level(logging.INFO, logger="audiobook.engine.onnx_backend")
-    session, device = create_session(bundled.model_path(), "cuda", 1)
-    assert device == "cpu"
-    assert session.get_providers() == ["CPUExecutionProvider"]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "device cuda asked for" in warnings[0] and "onnxruntime-gpu" in warnings[0]
+    with pytest.raises(ModelError, match="no provider for cuda.*onnxruntime-gpu.*--device cpu"):
+        create_session(bundled.model_path(), "cuda", 1)
 
 
 def test_unknown_device_is_an_error() -> None:
@@ -157,7 +153,9 @@ def test_local_onnx_with_voices_file(backend: OnnxBackend, tmp_path: Path) -> No
     local = OnnxBackend.load(str(tmp_path / "kokoro.onnx"), "cpu", 1)
     assert local.model_id == str(tmp_path / "kokoro.onnx")
     assert local.voice_names() == ["af_test", "bm_test"]
-    assert local.default_voice("a") == "af_test" and local.default_voice("b") == "bm_test"
+    source = loading.choose_model("auto", str(tmp_path / "kokoro.onnx"))
+    assert loading.model_voices(source) == ["af_test", "bm_test"]
+    assert loading.default_voice(source, "a") == "af_test" and loading.default_voice(source, "b") == "bm_test"
     # same weights, same voice, same vocab: same audio as the bundled source
     assert _sha(_say(local, PHONEMES_B, voice="af_test")) == _sha(_say(backend, PHONEMES_B))
 
@@ -219,20 +217,22 @@ def no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_explicit_models_pick_their_backend() -> None:
-    assert loading.resolve_source("auto", "bundled") == loading.ModelSource(
+    assert loading.choose_model("auto", "bundled") == loading.ModelSource(
         "onnx", "bundled", reason="given with --model"
     )
-    assert loading.resolve_source("auto", "/m/kokoro.ONNX").backend == "onnx"
-    assert loading.resolve_source("auto", "hexgrad/Kokoro-82M").backend == "torch"
-    assert loading.resolve_source("onnx", None).model == "bundled"
+    assert loading.choose_model("auto", "/m/kokoro.ONNX") == loading.ModelSource(
+        "onnx", "/m/kokoro.ONNX", reason="given with --model"
+    )
+    assert loading.choose_model("auto", "hexgrad/Kokoro-82M").backend == "torch"
+    assert loading.choose_model("onnx", None).model == "bundled"
     with pytest.raises(ModelError, match="is an ONNX model"):
-        loading.resolve_source("torch", "bundled")
+        loading.choose_model("torch", "bundled")
     with pytest.raises(ModelError, match="unknown backend 'tf'"):
-        loading.resolve_source("tf", None)
+        loading.choose_model("tf", None)
 
 
 def test_auto_falls_back_to_bundled_when_the_hub_is_unreachable(no_hub: None) -> None:
-    source = loading.default_model_source()
+    source = loading.choose_model()
     assert (source.backend, source.model, source.fallback) == ("onnx", "bundled", True)
     assert "unreachable" in source.reason
 
@@ -241,7 +241,7 @@ def test_auto_respects_hf_hub_offline(no_hub: None, monkeypatch: pytest.MonkeyPa
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    source = loading.default_model_source()
+    source = loading.choose_model()
     assert source.fallback and "HF_HUB_OFFLINE" in source.reason
 
 
@@ -252,7 +252,7 @@ def test_auto_uses_the_cached_default_repo(no_hub: None, tmp_path: Path) -> None
         (snapshot / name).write_text("{}")
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("abc")
-    source = loading.default_model_source()
+    source = loading.choose_model()
     assert (source.backend, source.model, source.fallback) == ("torch", loading.DEFAULT_REPO, False)
 
 
@@ -261,8 +261,8 @@ def test_load_backend_announces_the_fallback_once(
     no_hub: None, model_cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="audiobook.engine.loading")
-    first = loading.load_backend("auto", None, "cpu", 1)
-    loading.load_backend("auto", None, "cpu", 1)
+    first = loading.load_backend(loading.choose_model(), "cpu", 1)
+    loading.load_backend(loading.choose_model(), "cpu", 1)
     assert first.model_id == "bundled" and first.name == "onnx"
     warnings = [r.getMessage() for r in caplog.records if r.name == "audiobook.engine.loading"]
     assert len(warnings) == 1 and "using the bundled Kokoro-82M" in warnings[0]
@@ -270,7 +270,7 @@ def test_load_backend_announces_the_fallback_once(
 
 def test_explicit_model_is_never_swapped(no_hub: None, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="ONNX model not found"):
-        loading.load_backend("auto", str(tmp_path / "missing.onnx"), "cpu")
+        loading.load_backend(loading.choose_model("auto", str(tmp_path / "missing.onnx")), "cpu")
 
 
 @needs_parts

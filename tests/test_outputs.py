@@ -22,9 +22,9 @@ from audiobook.outputs import (
     OutputOptions,
     book_tags,
     chapter_file_names,
-    export,
     iso639_2,
     safe_name,
+    write_outputs,
 )
 
 RATE = 24000
@@ -91,7 +91,7 @@ def expected_starts(chapters, pauses=None) -> list[float]:
 @pytest.mark.parametrize("fmt", ["m4b", "mp3", "opus", "flac"])
 def test_export_reads_back_with_chapters_tags_and_cover(tmp_path, chapters, metadata, fmt):
     out = tmp_path / f"book.{fmt}"
-    result = export(chapters, metadata, out, quiet(fmt), EXTRA)
+    result = write_outputs(chapters, metadata, out, quiet(fmt), EXTRA)
     assert result.files == [out] and out.is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "output.json"])
 
@@ -111,7 +111,7 @@ def test_export_reads_back_with_chapters_tags_and_cover(tmp_path, chapters, meta
 
 def test_m4b_is_an_audiobook_for_players(tmp_path, chapters, metadata):
     out = tmp_path / "book.m4b"
-    export(chapters, metadata, out, quiet("m4b"), {})
+    write_outputs(chapters, metadata, out, quiet("m4b"), {})
     mp4 = mutagen.File(out)
     assert mp4.info.codec.startswith("mp4a") and mp4.info.sample_rate == RATE and mp4.info.channels == 1
     assert mp4.tags["stik"] == [2]  # iTunes media kind: Audiobook
@@ -126,7 +126,7 @@ def test_m4b_is_an_audiobook_for_players(tmp_path, chapters, metadata):
 
 def test_mp3_has_id3_chapters_and_cover(tmp_path, chapters, metadata):
     out = tmp_path / "book.mp3"
-    export(chapters, metadata, out, quiet("mp3"), {})
+    write_outputs(chapters, metadata, out, quiet("mp3"), {})
     id3 = mutagen.File(out).tags
     assert id3.version[:2] == (2, 3)
     chaps = sorted(id3.getall("CHAP"), key=lambda c: c.start_time)
@@ -141,7 +141,7 @@ def test_mp3_has_id3_chapters_and_cover(tmp_path, chapters, metadata):
 @pytest.mark.parametrize("fmt", ["opus", "flac"])
 def test_vorbis_comment_chapters_and_picture(tmp_path, chapters, metadata, fmt):
     out = tmp_path / f"book.{fmt}"
-    export(chapters, metadata, out, quiet(fmt), {})
+    write_outputs(chapters, metadata, out, quiet(fmt), {})
     audio = mutagen.File(out)
     starts = expected_starts(chapters)
     for n, title in enumerate(TITLES):
@@ -162,7 +162,7 @@ def test_vorbis_comment_chapters_and_picture(tmp_path, chapters, metadata, fmt):
 def test_wav_is_sample_exact(tmp_path, chapters, metadata):
     out = tmp_path / "book.wav"
     pauses = Pauses(paragraph=0.25, title=0.5, chapter=1.0)
-    result = export(chapters, metadata, out, quiet("wav", pauses=pauses), {})
+    result = write_outputs(chapters, metadata, out, quiet("wav", pauses=pauses), {})
     data, rate = sf.read(str(out), dtype="int16")
     assert rate == RATE and data.ndim == 1
     assert len(data) == result.frames == timeline(chapters, pauses)[-1].end_frame
@@ -172,7 +172,7 @@ def test_wav_is_sample_exact(tmp_path, chapters, metadata):
 
 def test_output_json(tmp_path, chapters, metadata):
     out = tmp_path / "book.m4b"
-    result = export(chapters, metadata, out, quiet("m4b"), EXTRA)
+    result = write_outputs(chapters, metadata, out, quiet("m4b"), EXTRA)
     data = json.loads((tmp_path / "output.json").read_text())
     assert result.manifest == tmp_path / "output.json"
     assert data["format"] == "m4b" and data["files"] == ["book.m4b"]
@@ -191,7 +191,7 @@ def test_output_json(tmp_path, chapters, metadata):
 def test_loudnorm_reaches_the_target(tmp_path, chapters, metadata):
     out = tmp_path / "book.wav"
     options = OutputOptions(format="wav", loudness_target=-16.0)
-    result = export(chapters, metadata, out, options, {})
+    result = write_outputs(chapters, metadata, out, options, {})
     assert result.loudness["measured"]["input_i"]
     assert result.loudness["normalization_type"] in ("linear", "dynamic")
     assert sf.info(str(out)).frames == result.frames  # the filter keeps the length exactly
@@ -207,7 +207,7 @@ def test_loudnorm_reaches_the_target(tmp_path, chapters, metadata):
 
 def test_split_chapters(tmp_path, chapters, metadata):
     out = tmp_path / "book"
-    result = export(chapters, metadata, out, quiet("m4b", split_chapters=True), EXTRA)
+    result = write_outputs(chapters, metadata, out, quiet("m4b", split_chapters=True), EXTRA)
     assert result.path == out
     names = [
         "01 - Chapter 1 Loomings.m4b",
@@ -249,14 +249,14 @@ def test_encoder_failure_leaves_nothing_then_export_succeeds(tmp_path, chapters,
     out = out_dir / "book.m4b"
     monkeypatch.setenv("AUDIOBOOK_FFMPEG", str(_failing_ffmpeg(tmp_path, when="-c:a")))
     with pytest.raises(FFmpegError) as info:
-        export(chapters, metadata, out, OutputOptions(), EXTRA)  # the loudness pass works, the encode fails
+        write_outputs(chapters, metadata, out, OutputOptions(), EXTRA)  # the loudness pass works, the encode fails
     assert "No space left on device" in info.value.stderr_tail
     assert "encoding book.m4b" in str(info.value)
     assert list(out_dir.iterdir()) == []
     assert all(s.wav.is_file() for c in chapters for s in c.segments)
 
     monkeypatch.delenv("AUDIOBOOK_FFMPEG")
-    export(chapters, metadata, out, OutputOptions(), EXTRA)
+    write_outputs(chapters, metadata, out, OutputOptions(), EXTRA)
     assert sorted(p.name for p in out_dir.iterdir()) == ["book.m4b", "output.json"]
 
 
@@ -264,14 +264,14 @@ def test_split_failure_removes_finished_parts(tmp_path, chapters, metadata, monk
     out = tmp_path / "book"
     monkeypatch.setenv("AUDIOBOOK_FFMPEG", str(_failing_ffmpeg(tmp_path, when="03 - ")))
     with pytest.raises(FFmpegError, match="encoding 03 - "):
-        export(chapters, metadata, out, quiet("mp3", split_chapters=True), {})
+        write_outputs(chapters, metadata, out, quiet("mp3", split_chapters=True), {})
     assert list(out.iterdir()) == []
 
 
 def test_ffmpeg_rejecting_a_bitrate_is_reported(tmp_path, chapters, metadata):
     out = tmp_path / "book.opus"
     with pytest.raises(FFmpegError) as info:
-        export(chapters, metadata, out, quiet("opus", bitrate="900000k"), {})
+        write_outputs(chapters, metadata, out, quiet("opus", bitrate="900000k"), {})
     assert info.value.stderr_tail
     assert list(tmp_path.iterdir()) == []
 
@@ -317,15 +317,15 @@ def test_names_and_tags():
 
 def test_nothing_to_export(tmp_path, metadata):
     with pytest.raises(AudiobookError, match="no narrated chapters"):
-        export([], metadata, tmp_path / "x.m4b", OutputOptions(), {})
+        write_outputs([], metadata, tmp_path / "x.m4b", OutputOptions(), {})
 
 
 def test_cover_is_recognised_by_its_bytes_and_odd_ones_are_left_out(tmp_path, chapters, metadata, caplog):
     mislabelled = Metadata(title="T", authors=["A"], cover=png(), cover_type="image/jpeg")
-    export(chapters, mislabelled, tmp_path / "a.m4b", quiet("m4b"), {})
+    write_outputs(chapters, mislabelled, tmp_path / "a.m4b", quiet("m4b"), {})
     assert bytes(mutagen.File(tmp_path / "a.m4b").tags["covr"][0]) == png()
     gif = Metadata(title="T", authors=["A"], cover=b"GIF89a....", cover_type="image/gif")
-    export(chapters, gif, tmp_path / "b.m4b", quiet("m4b"), {})
+    write_outputs(chapters, gif, tmp_path / "b.m4b", quiet("m4b"), {})
     assert not any(s.attached_pic for s in ff.probe(tmp_path / "b.m4b").streams)
     assert "cover (image/gif) left out" in caplog.text
 
@@ -334,6 +334,6 @@ def test_a_silent_book_is_exported_without_normalising(tmp_path, metadata, caplo
     silent = tmp_path / "silent.wav"
     sf.write(str(silent), np.zeros(RATE, dtype=np.int16), RATE, subtype="PCM_16")
     chapters = [ChapterAudio(0, "Quiet", [Segment(silent, RATE, [], True)])]
-    result = export(chapters, metadata, tmp_path / "q.flac", OutputOptions(format="flac"), {})
+    result = write_outputs(chapters, metadata, tmp_path / "q.flac", OutputOptions(format="flac"), {})
     assert result.loudness is None and "measures as silence" in caplog.text
     assert ff.probe(result.files[0]).duration == pytest.approx(1.0, abs=0.05)

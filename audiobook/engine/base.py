@@ -37,10 +37,6 @@ class Backend(ABC):
         """The float32 pack of shape (N, 1, 256) for a voice name; ``ModelError`` listing voices if unknown."""
 
     @abstractmethod
-    def default_voice(self, lang_code: str) -> str:
-        """The voice to use for a kokoro language code when the user names none."""
-
-    @abstractmethod
     def infer(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> np.ndarray:
         """Synthesize one phoneme string (len <= MAX_PHONEMES) to float32 mono audio at 24 kHz.
 

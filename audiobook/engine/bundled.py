@@ -13,11 +13,11 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -96,29 +96,25 @@ def voices() -> dict[str, np.ndarray]:
 
 
 def _assemble(parts: list[Path], out: Path) -> None:
+    """Concatenate the parts into ``out`` atomically, refusing a result whose sha256 is not the known one.
+
+    Several workers may assemble at once; each writes its own temporary file, and the last rename wins with
+    identical bytes.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("assembling the bundled Kokoro model into %s", out)
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=MODEL_FILENAME, suffix=".part", dir=out.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as dst:
-            for part in parts:
-                with part.open("rb") as src:
-                    for block in iter(lambda src=src: src.read(1 << 20), b""):
-                        digest.update(block)
-                        dst.write(block)
-            dst.flush()
-            os.fsync(dst.fileno())
+    with atomic_file(out) as dst:
+        for part in parts:
+            with part.open("rb") as src:
+                for block in iter(lambda src=src: src.read(1 << 20), b""):
+                    digest.update(block)
+                    dst.write(block)
         if digest.hexdigest() != MODEL_SHA256:
             raise ModelError(
                 f"bundled model parts are corrupt (sha256 {digest.hexdigest()}, expected {MODEL_SHA256}); "
                 f"{_INSTALL_HINT}"
             )
-        # Several workers may assemble at once; os.replace makes the last one win with identical bytes.
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _part_path(package: str) -> Path:

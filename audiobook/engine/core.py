@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .. import SAMPLE_RATE
+from ..atomic import atomic_file
 from ..errors import ModelError, SynthesisError
 from .base import MAX_PHONEMES, Backend
-from .g2p import lang_code_for, phonemize
-from .voices import load_voice, style_for
+from .g2p import phonemize
+from .voices import VoiceSpec, load_voice, style_for
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +54,6 @@ class Synthesis:
     synth_s: float = 0.0
     """Seconds in the model."""
     timings: dict[str, float] = field(default_factory=dict)
-    voice: str = ""
-    """The voice spoken: the one asked for, or the language's default when none was."""
 
     @property
     def frames(self) -> int:
@@ -72,19 +69,18 @@ class Engine:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._packs: dict[str, np.ndarray] = {}
+        self._packs: dict[VoiceSpec, np.ndarray] = {}
 
-    def voice_pack(self, voice: str | None, lang: str) -> np.ndarray:
-        """The pack for a voice spec (the language's default voice when empty), cached per spec."""
-        spec = voice or self.backend.default_voice(lang)
-        if spec not in self._packs:
-            self._packs[spec] = load_voice(spec, self.backend)
-        return self._packs[spec]
+    def voice_pack(self, voice: VoiceSpec) -> np.ndarray:
+        """The (blended) pack for a voice, cached per voice."""
+        if voice not in self._packs:
+            self._packs[voice] = load_voice(voice, self.backend)
+        return self._packs[voice]
 
     def synthesize(
         self,
         text: str,
-        voice: str | None = None,
+        voice: VoiceSpec,
         speed: float = 1.0,
         lang: str = "a",
         seed: int = 0,
@@ -92,13 +88,11 @@ class Engine:
     ) -> Synthesis:
         """Speak ``text``; the same arguments give bit-identical audio on the same machine.
 
-        ``lang`` is a kokoro code (``a``) or a language tag (``en-US``). ``split_pattern`` is the paragraph
-        separator (a regex; default: a blank line).
+        ``voice`` and ``lang`` (a kokoro language code) come resolved (see :mod:`audiobook.settings`).
+        ``split_pattern`` is the paragraph separator (a regex; default: a blank line).
         """
         check_speed(speed)
-        lang = lang_code_for(lang)
-        voice = voice or self.backend.default_voice(lang)
-        pack = self.voice_pack(voice, lang)
+        pack = self.voice_pack(voice)
         started = time.perf_counter()
         paragraphs = [phonemize(p, lang) for p in split_paragraphs(text, split_pattern)]
         g2p_s = time.perf_counter() - started
@@ -126,7 +120,7 @@ class Engine:
             raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
         paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
         return Synthesis(
-            audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s, {"g2p_s": g2p_s, "synth_s": synth_s}, voice
+            audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s, {"g2p_s": g2p_s, "synth_s": synth_s}
         )
 
 
@@ -172,21 +166,11 @@ def limit_peaks(audio: np.ndarray, limit: float = PEAK_LIMIT) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray) -> None:
-    """Write 24 kHz mono 16-bit PCM to a temporary name beside ``path``, then rename it into place."""
+    """Write 24 kHz mono 16-bit PCM, atomically (see :mod:`audiobook.atomic`)."""
     import soundfile
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            samples = np.asarray(audio, dtype=np.float32)
-            soundfile.write(out, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-            out.flush()
-            os.fsync(out.fileno())  # a chunk recorded as done must survive a power cut, not only a kill
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as out:
+        soundfile.write(out, np.asarray(audio, dtype=np.float32), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
 def _fit(text: str, limit: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""Choose and load a backend: ``auto``, ``torch`` (kokoro's KModel) or ``onnx`` (onnxruntime).
+"""Which model a job uses, what voices it offers, and loading it: ``auto``, ``torch`` or ``onnx``.
 
 What ``auto`` picks, in order:
 
@@ -15,24 +15,32 @@ What ``auto`` picks, in order:
 
 ``--backend torch`` with no model never falls back: the torch backend was asked for, so an unreachable hub is
 an error that names the fix.
+
+Everything here but :func:`load_backend` is cheap (file listings, at most one short network probe, a hub
+snapshot of config and voices), so the settings resolver can decide and check a job's model in the parent
+process, before any worker starts.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import ModelError
+from . import bundled, hub
 from .base import Backend
+from .voices import default_voice_for
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REPO = "hexgrad/Kokoro-82M"
 DEFAULT_REPO_FILES = ("config.json", "kokoro-v1_0.pth")
-BUNDLED = "bundled"
+BUNDLED = bundled.BUNDLED
 BACKENDS = ("auto", "torch", "onnx")
 HUB_PROBE_TIMEOUT_S = 2.0
 """How long to wait for the hub to accept a TCP connection before taking it for unreachable."""
@@ -47,19 +55,21 @@ class ModelSource:
     backend: str
     """``torch`` or ``onnx``."""
     model: str
-    """A Hugging Face repo id, a local path, or ``bundled``; what job.json records as the model."""
+    """A Hugging Face repo id, an absolute local path, or ``bundled``; what job.json records as the model."""
     fallback: bool = False
     """True when the bundled model stands in for an unreachable default repo."""
     reason: str = ""
     """Why this source was chosen, for logs."""
+    revision: str | None = None
+    """For a hub repo: the commit every worker loads, so a job never changes weights halfway."""
 
 
-def resolve_source(backend: str = "auto", model: str | None = None) -> ModelSource:
+def choose_model(backend: str | None = "auto", model: str | None = None) -> ModelSource:
     """Decide the backend and model without loading them (cheap: at most one short network probe).
 
-    The runner can call this once in the parent process, record the result in job.json, and start every
-    worker with the concrete pair, so the fallback is announced once per job rather than once per worker.
+    Local paths come back absolute, so the same command line run from elsewhere names the same model.
     """
+    backend = backend or "auto"
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if model:
@@ -68,7 +78,7 @@ def resolve_source(backend: str = "auto", model: str | None = None) -> ModelSour
             raise ModelError(f"model {model!r} is an ONNX model; use --backend onnx or auto")
         if backend == "onnx" and not onnx:
             raise ModelError(f"the onnx backend loads a .onnx file or 'bundled', not {model!r}")
-        return ModelSource("onnx" if onnx else "torch", model, reason="given with --model")
+        return ModelSource("onnx" if onnx else "torch", _absolute(model), reason="given with --model")
     if backend == "onnx":
         return ModelSource("onnx", BUNDLED, reason="--backend onnx with no --model")
     if backend == "torch":
@@ -79,27 +89,48 @@ def resolve_source(backend: str = "auto", model: str | None = None) -> ModelSour
     return ModelSource("onnx", BUNDLED, fallback=True, reason=why)
 
 
-def default_model_source() -> ModelSource:
-    """What ``--backend auto`` with no ``--model`` resolves to on this machine right now."""
-    return resolve_source("auto", None)
+def pin(source: ModelSource) -> ModelSource:
+    """The source with its hub revision fixed (config and voices fetched); other sources as they are."""
+    if source.backend != "torch" or not hub.is_repo_id(source.model) or source.revision:
+        return source
+    return replace(source, revision=hub.snapshot(source.model, weights=False).name)
 
 
-def load_backend(
-    backend: str = "auto", model: str | None = None, device: str = "auto", threads: int | None = None
-) -> Backend:
-    """Load one model once; the caller keeps it for every chunk of the job.
+def model_voices(source: ModelSource) -> list[str]:
+    """The voice names the model offers, sorted, without loading it; ``ModelError`` if it is not there."""
+    if source.model == BUNDLED:
+        return sorted(bundled.VOICES)
+    if source.backend == "onnx":
+        from .onnx_backend import local_voice_names
 
-    ``threads`` is the CPU thread count for the onnx backend (``None``: its measured default, see
-    ``onnx_backend.default_threads``). The loaded backend's ``model_id`` says what was used (``bundled`` for
-    the offline model): record it in job.json.
+        return local_voice_names(Path(source.model))
+    folder = Path(source.model) if Path(source.model).is_dir() else None
+    if folder is None:
+        folder = hub.snapshot(source.model, source.revision, weights=False)
+    names = sorted(path.stem for path in (folder / "voices").glob("*.pt"))
+    if not names:
+        raise ModelError(f"model {source.model} has no voices (expected {folder / 'voices'}/*.pt)")
+    return names
+
+
+def default_voice(source: ModelSource, lang: str, voices: list[str] | None = None) -> str:
+    """The voice a job in language ``lang`` speaks when the user names none."""
+    if source.model == BUNDLED:
+        return bundled.DEFAULT_VOICES.get(lang, bundled.DEFAULT_VOICE)
+    return default_voice_for(lang, voices if voices is not None else model_voices(source))
+
+
+def load_backend(source: ModelSource, device: str, threads: int | None = None) -> Backend:
+    """Load one model once onto a concrete ``device``; the caller keeps it for every chunk of the job.
+
+    ``threads`` is the CPU thread count (``None``: the backend's measured default).
     """
-    source = resolve_source(backend, model)
     if source.fallback:
         announce_fallback(source)
     if source.backend == "torch":
         from .torch_backend import TorchBackend
 
-        return TorchBackend.load(source.model, device)
+        return TorchBackend.load(source.model, device, source.revision)
     from .onnx_backend import OnnxBackend
 
     try:
@@ -170,3 +201,11 @@ def announce_fallback(source: ModelSource) -> None:
 
 def _looks_like_onnx(model: str) -> bool:
     return model == BUNDLED or model.lower().endswith(".onnx")
+
+
+def _absolute(model: str) -> str:
+    """Local paths absolute (symbolic links kept: a linked model's voices sit beside the link); ``bundled`` and
+    hub repo ids as they are."""
+    if model == BUNDLED or hub.is_repo_id(model):
+        return model
+    return os.path.abspath(Path(model).expanduser())

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices import ONNX_PROVIDERS
 from ..errors import ModelError, SynthesisError
 from . import bundled
 from .base import MAX_PHONEMES, STYLE_DIM, Backend
-from .voices import PACK_SUFFIXES, check_pack, default_voice_for, load_pack_file, unknown_voice
+from .voices import PACK_SUFFIXES, check_pack, load_pack_file, unknown_voice
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,10 @@ one session, 1 intra-op thread: 29.5 chars/s (RTF 0.54); one session, 2 threads:
 two processes, 1 thread each, side by side: 53.9 chars/s together (RTF 0.30)."""
 """Why ``default_threads`` splits the cores between workers rather than giving each worker all of them."""
 
-_GPU_PROVIDERS = {
-    "cuda": ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "DEFAULT"}),
-    # MIGraphX is AMD's current provider; ROCm's left ONNX Runtime in 1.23 but may still be installed.
-    "rocm": ("MIGraphXExecutionProvider", {}),
+_PROVIDER_OPTIONS = {
+    "CUDAExecutionProvider": {"cudnn_conv_algo_search": "DEFAULT"},
+    "ROCMExecutionProvider": {"miopen_conv_exhaustive_search": False},
 }
-_ROCM_FALLBACK = ("ROCMExecutionProvider", {"miopen_conv_exhaustive_search": False})
 _RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
@@ -65,38 +64,26 @@ class OnnxBackend(Backend):
     name = "onnx"
 
     def __init__(
-        self,
-        session: object,
-        model_id: str,
-        device: str,
-        vocab: dict[str, int],
-        voices: dict[str, np.ndarray],
-        default_voices: dict[str, str],
+        self, session: object, model_id: str, device: str, vocab: dict[str, int], voices: dict[str, np.ndarray]
     ) -> None:
         self._session = session
         self.model_id = model_id
         self.device = device
         self._vocab = vocab
         self._voices = voices
-        self._default_voices = default_voices
         self._inputs = _read_inputs(session)
 
     @classmethod
-    def load(cls, model: str, device: str = "auto", threads: int | None = None) -> OnnxBackend:
-        """Load ``bundled`` or a local ``.onnx`` file on ``device`` (auto|cpu|cuda|rocm)."""
+    def load(cls, model: str, device: str = "cpu", threads: int | None = None) -> OnnxBackend:
+        """Load ``bundled`` or a local ``.onnx`` file on a concrete ``device`` (see :mod:`audiobook.devices`)."""
         if model == bundled.BUNDLED:
             path = bundled.model_path()
             voices, vocab = bundled.voices(), bundled.vocab()
-            defaults = dict(bundled.DEFAULT_VOICES)
         else:
-            path = Path(model).expanduser()
-            if not path.is_file():
-                raise ModelError(f"ONNX model not found: {path}")
+            path = _model_file(model)
             _refuse_random_ops(path)
             voices, vocab = _local_voices(path), _local_vocab(path)
-            defaults = {}
-        session, actual = create_session(path, device, threads)
-        return cls(session, model, actual, vocab, voices, defaults)
+        return cls(create_session(path, device, threads), model, device, vocab, voices)
 
     def voice_names(self) -> list[str]:
         return sorted(self._voices)
@@ -105,11 +92,6 @@ class OnnxBackend(Backend):
         if name not in self._voices:
             raise unknown_voice(name, self.voice_names())
         return self._voices[name]
-
-    def default_voice(self, lang_code: str) -> str:
-        if self.model_id == bundled.BUNDLED:
-            return self._default_voices.get(lang_code, bundled.DEFAULT_VOICE)
-        return default_voice_for(lang_code, self.voice_names())
 
     def token_ids(self, phonemes: str) -> list[int]:
         """Vocab ids for a phoneme string; characters the model does not know are dropped, as kokoro does."""
@@ -139,81 +121,53 @@ class OnnxBackend(Backend):
         return np.asarray(audio, dtype=np.float32).reshape(-1)
 
 
-def available_devices() -> list[str]:
-    """Devices this onnxruntime build can use, best first."""
-    import onnxruntime as ort
+def create_session(path: Path, device: str = "cpu", threads: int | None = None) -> object:
+    """An InferenceSession on ``device``, or a ``ModelError`` saying why that device cannot run it.
 
-    have = set(ort.get_available_providers())
-    found = []
-    if "CUDAExecutionProvider" in have:
-        found.append("cuda")
-    if have & {"MIGraphXExecutionProvider", "ROCMExecutionProvider"}:
-        found.append("rocm")
-    return [*found, "cpu"]
-
-
-def create_session(path: Path, device: str = "auto", threads: int | None = None) -> tuple[object, str]:
-    """An InferenceSession on ``device`` and the device it really got.
-
-    A GPU that is asked for but unavailable or failing to initialise is a warning, not an error: the session
-    falls back to the CPU so a job still runs.
+    Never a silent move to the CPU (see :mod:`audiobook.devices`): ONNX Runtime drops a provider whose
+    libraries fail to load without raising, so the session's providers are checked after it is made.
     """
     import onnxruntime as ort
 
-    if device not in {"auto", "cpu", "cuda", "rocm"}:
-        raise ModelError(f"unknown device {device!r} for the onnx backend; use auto, cpu, cuda or rocm")
+    if device not in ONNX_PROVIDERS:
+        raise ModelError(f"unknown device {device!r} for the onnx backend; use one of {', '.join(ONNX_PROVIDERS)}")
+    have = set(ort.get_available_providers())
+    wanted = [name for name in ONNX_PROVIDERS[device] if name in have]
+    if not wanted:
+        raise ModelError(
+            f"this onnxruntime has no provider for {device} (it has: {', '.join(sorted(have))}); "
+            "for NVIDIA GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-gpu, "
+            "or use --device cpu"
+        )
+    if device == "cuda":
+        _preload_gpu_libraries(ort)
+    providers = [(name, _PROVIDER_OPTIONS.get(name, {})) for name in wanted[:1]]
+    if device != "cpu":
+        providers.append(("CPUExecutionProvider", {}))  # for the few operators a GPU provider lacks
     options = _session_options(threads)
-    wanted = available_devices()[0] if device == "auto" else device
-    if wanted != "cpu":
-        provider = _gpu_provider(wanted, set(ort.get_available_providers()))
-        if provider is None:
-            log.warning(
-                "device %s asked for, but this onnxruntime has no %s provider (available: %s); using "
-                "the CPU. For NVIDIA GPUs: pip uninstall onnxruntime && pip install onnxruntime-gpu",
-                wanted,
-                wanted.upper(),
-                ", ".join(ort.get_available_providers()),
-            )
-        else:
-            _preload_gpu_libraries(ort, wanted)
-            try:
-                session = ort.InferenceSession(
-                    str(path), sess_options=options, providers=[provider, "CPUExecutionProvider"]
-                )
-            except Exception as e:  # a broken CUDA/cuDNN install raises from the provider's factory
-                log.warning("%s failed to initialise (%s); using the CPU", provider[0], e)
-            else:
-                if session.get_providers()[0] == provider[0]:
-                    log.info("onnx backend: %s on %s (%s)", path.name, wanted, provider[0])
-                    return session, wanted
-                # ONNX Runtime quietly drops a provider whose libraries fail to load.
-                log.warning("%s could not be initialised (missing CUDA/cuDNN libraries?); using the CPU", provider[0])
-    session = ort.InferenceSession(
-        str(path), sess_options=_session_options(threads), providers=["CPUExecutionProvider"]
-    )
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own untyped errors (a broken CUDA install, a bad file)
+        raise ModelError(f"ONNX Runtime cannot load {path.name} on {device}: {e}") from e
+    if session.get_providers()[0] != wanted[0]:
+        raise ModelError(
+            f"{wanted[0]} could not be initialised for {path.name} (missing CUDA/cuDNN or driver "
+            "libraries?); fix the GPU install or use --device cpu"
+        )
     log.info(
-        "onnx backend: %s on cpu (CPUExecutionProvider, %d intra-op threads)", path.name, options.intra_op_num_threads
+        "onnx backend: %s on %s (%s, %d intra-op threads)", path.name, device, wanted[0], options.intra_op_num_threads
     )
-    return session, "cpu"
+    return session
 
 
-def _preload_gpu_libraries(ort: object, device: str) -> None:
+def _preload_gpu_libraries(ort: object) -> None:
     """Let onnxruntime-gpu find CUDA and cuDNN in the nvidia-* pip packages (torch brings them)."""
     preload = getattr(ort, "preload_dlls", None)  # onnxruntime >= 1.21
-    if device == "cuda" and preload is not None:
+    if preload is not None:
         try:
             preload()
         except Exception as e:  # noqa: BLE001 - best effort: system libraries may still be found
             log.debug("onnxruntime.preload_dlls failed: %s", e)
-
-
-def _gpu_provider(device: str, have: set[str]) -> tuple[str, dict] | None:
-    name, opts = _GPU_PROVIDERS[device]
-    if name in have:
-        return name, opts
-    if device == "rocm" and _ROCM_FALLBACK[0] in have:
-        return _ROCM_FALLBACK
-    return None
 
 
 def _session_options(threads: int | None) -> object:
@@ -277,6 +231,18 @@ def _all_nodes(graph: object):
                 yield from _all_nodes(attr.g)
             for sub in attr.graphs:
                 yield from _all_nodes(sub)
+
+
+def local_voice_names(model: Path) -> list[str]:
+    """The voices next to a local ``.onnx`` model, without loading the model."""
+    return sorted(_local_voices(_model_file(str(model))))
+
+
+def _model_file(model: str) -> Path:
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise ModelError(f"ONNX model not found: {path}")
+    return path
 
 
 def _local_voices(model: Path) -> dict[str, np.ndarray]:

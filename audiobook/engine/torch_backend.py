@@ -9,15 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices import torch_device
 from ..errors import ModelError, SynthesisError
+from . import hub
 from .base import MAX_PHONEMES, Backend
-from .devices import resolve_device, torch_device
-from .voices import check_pack, default_voice_for, unknown_voice
+from .voices import check_pack, unknown_voice
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REPO = "hexgrad/Kokoro-82M"
-WEIGHT_FILES = {"hexgrad/Kokoro-82M": "kokoro-v1_0.pth", "hexgrad/Kokoro-82M-v1.1-zh": "kokoro-v1_1-zh.pth"}
 
 
 class TorchBackend(Backend):
@@ -34,14 +32,16 @@ class TorchBackend(Backend):
         self._warned_symbols: set[str] = set()
 
     @classmethod
-    def load(cls, model: str, device: str) -> TorchBackend:
-        """Load ``model`` (an HF repo id or a local directory) once onto ``device`` (auto|cpu|cuda|mps)."""
-        resolved = resolve_device(device)
+    def load(cls, model: str, device: str, revision: str | None = None) -> TorchBackend:
+        """Load ``model`` (a local directory, or an HF repo id at ``revision``) once onto ``device``.
+
+        ``device`` is concrete (``cpu``, ``cuda``, ``rocm``, ``mps``): see :mod:`audiobook.devices`.
+        """
         local = Path(model).expanduser()
-        model_dir = local if local.is_dir() else _hub_snapshot(model)
+        model_dir = local if local.is_dir() else hub.snapshot(model, revision)
         config_path, weights = _model_files(model_dir)
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        return cls(_build_kmodel(model, config, weights, resolved), model_dir, model, resolved)
+        return cls(_build_kmodel(model, config, weights, device), model_dir, model, device)
 
     def voice_names(self) -> list[str]:
         return sorted(path.stem for path in (self.model_dir / "voices").glob("*.pt"))
@@ -56,9 +56,6 @@ class TorchBackend(Backend):
             tensor = torch.load(path, map_location="cpu", weights_only=True)
             self._voices[name] = check_pack(tensor.float().numpy(), str(path))
         return self._voices[name]
-
-    def default_voice(self, lang_code: str) -> str:
-        return default_voice_for(lang_code, self.voice_names())
 
     def infer(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> np.ndarray:
         import torch
@@ -105,23 +102,3 @@ def _model_files(model_dir: Path) -> tuple[Path, Path]:
         found = ", ".join(path.name for path in weights) or "none"
         raise ModelError(f"{model_dir} must hold exactly one .pth weights file (found: {found})")
     return config, weights[0]
-
-
-def _hub_snapshot(repo_id: str) -> Path:
-    """The cached (or freshly downloaded) snapshot of a hub repo: config, weights and voices."""
-    if repo_id.count("/") != 1 or repo_id.startswith((".", "/", "~")):
-        raise ModelError(f"model {repo_id!r} is neither a local directory nor a Hugging Face repo id")
-    from huggingface_hub import snapshot_download
-
-    patterns = ["config.json", WEIGHT_FILES.get(repo_id, "*.pth"), "voices/*.pt"]
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except Exception as online_error:  # noqa: BLE001 - any hub failure: try the cache before giving up
-        try:
-            return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
-        except Exception:  # noqa: BLE001
-            raise ModelError(
-                f"cannot get {repo_id} from the Hugging Face hub ({type(online_error).__name__}: "
-                f"{online_error}) and it is not in the local cache; connect once to download it, pass "
-                f"--model DIR for a local copy, or use --backend onnx"
-            ) from online_error

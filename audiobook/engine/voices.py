@@ -6,7 +6,9 @@ piece of ``n`` phonemes is row ``min(n, N) - 1``, as kokoro does.
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,37 +51,82 @@ def default_voice_for(lang_code: str, available: list[str]) -> str:
     return available[0]
 
 
-def parse_voice_spec(spec: str) -> list[tuple[str, float]]:
-    """Split a voice spec into (name or path, weight) terms; weights are normalised to sum to 1.
+@dataclass(frozen=True)
+class VoiceSpec:
+    """A parsed voice: (name or absolute pack path, weight) terms whose weights sum to 1.
 
-    ``af_heart`` -> [("af_heart", 1.0)]; ``af_heart*0.7+af_bella*0.3`` -> weighted;
-    ``af_heart,af_bella`` -> equal average (kokoro's syntax). A bare name in a blend has weight 1.
+    Parsed once, from what the user typed, by :meth:`parse`; stored in job.json as its canonical ``str``; sent
+    to workers as :meth:`to_json` terms, which :meth:`from_json` takes back without parsing. Weights are rounded
+    to six significant digits so the canonical form reads back to the very same value.
     """
-    spec = spec.strip()
-    if not spec:
-        raise ModelError("empty voice name")
-    if "+" in spec and "," in spec:
-        raise ModelError(f"voice {spec!r}: use either '+' (weighted blend) or ',' (average), not both")
-    parts = spec.split("+") if "+" in spec else spec.split(",")
-    terms: list[tuple[str, float]] = []
-    for part in parts:
-        match = _TERM.match(part)
-        if match is None or "," in spec and match["weight"] is not None:
-            raise ModelError(f"voice {spec!r}: cannot read {part.strip()!r}; write name or name*0.3")
-        weight = float(match["weight"]) if match["weight"] is not None else 1.0
-        if weight <= 0:
-            raise ModelError(f"voice {spec!r}: weight of {match['name']!r} must be above 0")
-        terms.append((match["name"], weight))
-    total = sum(weight for _, weight in terms)
-    return [(name, weight / total) for name, weight in terms]
+
+    terms: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def parse(cls, spec: str, base: Path | None = None, must_exist: bool = True) -> VoiceSpec:
+        """``af_heart``, ``af_heart*0.7+af_bella*0.3``, ``af_heart,af_bella`` (kokoro's equal average), or pack
+        files (``.pt``/``.npy``, made absolute against ``base``, default the working directory; ``must_exist``:
+        a missing one is a ``ModelError``)."""
+        spec = spec.strip()
+        if not spec:
+            raise ModelError("empty voice name")
+        if "+" in spec and "," in spec:
+            raise ModelError(f"voice {spec!r}: use either '+' (weighted blend) or ',' (average), not both")
+        parts = spec.split("+") if "+" in spec else spec.split(",")
+        terms: list[tuple[str, float]] = []
+        for part in parts:
+            match = _TERM.match(part)
+            if match is None or "," in spec and match["weight"] is not None:
+                raise ModelError(f"voice {spec!r}: cannot read {part.strip()!r}; write name or name*0.3")
+            weight = float(match["weight"]) if match["weight"] is not None else 1.0
+            if weight <= 0:
+                raise ModelError(f"voice {spec!r}: weight of {match['name']!r} must be above 0")
+            terms.append((_absolute_pack(match["name"], base, must_exist), weight))
+        total = sum(weight for _, weight in terms)
+        return cls(tuple((name, float(f"{weight / total:.6g}")) for name, weight in terms))
+
+    @classmethod
+    def from_json(cls, terms: list) -> VoiceSpec:
+        """The terms as :meth:`to_json` wrote them."""
+        return cls(tuple((str(name), float(weight)) for name, weight in terms))
+
+    def to_json(self) -> list[list]:
+        return [[name, weight] for name, weight in self.terms]
+
+    def __str__(self) -> str:
+        if len(self.terms) == 1:
+            return self.terms[0][0]
+        return "+".join(f"{name}*{weight:.6g}" for name, weight in self.terms)
+
+    @property
+    def names(self) -> list[str]:
+        """The model voices it names (pack files left out)."""
+        return [name for name, _ in self.terms if not is_pack_path(name)]
+
+    def check(self, available: list[str]) -> None:
+        """The unknown-voice error for a name the model lacks."""
+        for name in self.names:
+            if name not in available:
+                raise unknown_voice(name, available)
 
 
-def load_voice(spec: str, backend: Backend) -> np.ndarray:
+def is_pack_path(name: str) -> bool:
+    """Whether a voice term names a pack file rather than one of the model's voices."""
+    return name.endswith(PACK_SUFFIXES) or "/" in name or "\\" in name
+
+
+def _absolute_pack(name: str, base: Path | None, must_exist: bool) -> str:
+    if not is_pack_path(name):
+        return name
+    path = Path(os.path.abspath((base or Path.cwd()) / Path(name).expanduser()))
+    if must_exist and not path.is_file():
+        raise ModelError(f"voice pack file {name} not found")
+    return str(path)
+
+
+def load_voice(spec: VoiceSpec, backend: Backend) -> np.ndarray:
     """The float32 pack (N, 1, 256) for a voice spec, blending packs as the spec says."""
-    if _is_pack_file(spec):
-        return load_pack_file(Path(spec))
-    terms = parse_voice_spec(spec)
-    packs = [(_single_pack(name, backend), weight) for name, weight in terms]
+    packs = [(_single_pack(name, backend), weight) for name, weight in spec.terms]
     if len(packs) == 1:
         return packs[0][0]
     rows = min(pack.shape[0] for pack, _ in packs)
@@ -118,36 +165,7 @@ def check_pack(array: np.ndarray, origin: str) -> np.ndarray:
 
 
 def _single_pack(name: str, backend: Backend) -> np.ndarray:
-    if _is_pack_file(name):
-        return load_pack_file(Path(name))
-    if name.endswith(PACK_SUFFIXES) or "/" in name or "\\" in name:
-        raise ModelError(f"voice pack file {name} not found")
-    return backend.voice_pack(name)
-
-
-def _is_pack_file(spec: str) -> bool:
-    return spec.strip().endswith(PACK_SUFFIXES) and Path(spec.strip()).is_file()
-
-
-def check_voice_spec(spec: str, available: list[str]) -> None:
-    """Raise the unknown-voice error for any name in ``spec`` that the model lacks (pack files are checked
-    for existence). Cheap: the runner calls it once, before any chunk is synthesized."""
-    for name, _ in parse_voice_spec(spec):
-        if name.endswith(PACK_SUFFIXES) or "/" in name or "\\" in name:
-            if not Path(name).is_file():
-                raise ModelError(f"voice pack file {name} not found")
-        elif name not in available:
-            raise unknown_voice(name, available)
-
-
-def absolute_voice_spec(spec: str) -> str:
-    """The spec with pack-file paths made absolute, so a resume from another directory finds them."""
-    terms = parse_voice_spec(spec)
-    if not any(_is_pack_file(name) for name, _ in terms):
-        return spec
-    if len(terms) == 1:
-        return str(Path(terms[0][0]).resolve())
-    return "+".join(f"{Path(n).resolve() if _is_pack_file(n) else n}*{w:.6g}" for n, w in terms)
+    return load_pack_file(Path(name)) if is_pack_path(name) else backend.voice_pack(name)
 
 
 def unknown_voice(name: str, available: list[str]) -> ModelError:

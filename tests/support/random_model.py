@@ -133,10 +133,10 @@ def phoneme_symbols() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m audiobook.engine.random_model DEST [--seed N] [--fast]``: build one and print its path."""
+    """``python tests/support/random_model.py DEST [--seed N] [--fast]``: build one and print its path."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m audiobook.engine.random_model", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python tests/support/random_model.py", description=main.__doc__)
     parser.add_argument("dest", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fast", action="store_true", help="the small test decoder (about 4x faster)")
