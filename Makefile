@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 EXAMPLE := examples/the-keeper-of-small-lights
 JOBS ?= $(shell $(PYTHON) -c 'import os; print(min(2, os.cpu_count() or 1))')
 
-.PHONY: install example kokoro-install kokoro-smoke test test-fast check bench clean
+.PHONY: install example kokoro-install kokoro-smoke lint test test-fast check bench clean
 
 install: $(VENV)/.installed
 
@@ -37,15 +37,20 @@ kokoro-install:
 kokoro-smoke: install
 	$(PY) scripts/kokoro_worker.py --text-file examples/smoke.txt --out-wav out.wav --backend auto
 
-test: install
+SOURCES := audiobook scripts tests examples benchmarks
+
+# Lint and formatting first: a minute of tests is not spent on a tree that would not land.
+lint: install
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
+
+test: lint
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: lint
 	$(PY) -m pytest -q -m "not slow"
 
-check: install
-	$(VENV)/bin/ruff check audiobook scripts tests examples benchmarks
-	$(PY) -m pytest -q
+check: test
 
 bench: install
 	$(PY) benchmarks/bench_pipeline.py

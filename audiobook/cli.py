@@ -52,6 +52,10 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             log.debug("user error", exc_info=True)
             message = str(e).splitlines()[0] if not _verbose() else str(e)
             raise (StoppedError if isinstance(e, RunStopped) else UserError)(message) from e
+        except OSError as e:  # a directory we may not write, a file that vanished: the user can fix it
+            log.debug("system error", exc_info=True)
+            where = f"{e.filename}: " if e.filename else ""
+            raise UserError(f"{where}{e.strerror or e}") from e
         except KeyboardInterrupt:
             job_dir = kwargs.get("job_dir") or (default_job_dir(kwargs["book"]) if kwargs.get("book") else None)
             hint = f"; continue with: audiobook resume {job_dir}" if job_dir else ""

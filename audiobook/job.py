@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -39,7 +40,7 @@ import soundfile
 from .atomic import write_atomic
 from .book import Book, Metadata
 from .chunker import Chunk
-from .errors import AudiobookError, JobError
+from .errors import AudiobookError, JobError, RunStopped
 from .outputs import OutputChanges, OutputOptions
 from .settings import Settings, SettingsRequest, changes, describe, resolve
 
@@ -64,8 +65,9 @@ class OutputRecord:
     """When it was written, ISO 8601 UTC."""
 
     def update(self, changes: OutputChanges) -> None:
-        """Take the flags the user gave. A saved ``--out`` is forgotten when the format or layout changes
-        without a new one: an MP3 must not be written over the M4B's name."""
+        """Take the flags the user gave. ``--out book.mp3`` alone means MP3; a saved ``--out`` is forgotten
+        when the format or layout changes without a new one (an MP3 must not be written over the M4B's name)."""
+        changes = changes.with_format_from_out()
         if changes.out is None and changes.changes_layout(self.options):
             self.path = None
         self.options = self.options.changed(changes)
@@ -208,7 +210,16 @@ class Job:
         }
 
     def save(self) -> None:
-        write_atomic(self.path, (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode())
+        """Rewrite job.json atomically; on a full disk the previous file stays whole and the run stops."""
+        try:
+            write_atomic(self.path, (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode())
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise RunStopped(
+                f"disk full in {self.dir}: job.json cannot be saved ({e.strerror}); free some space, then: "
+                f"audiobook resume {self.dir}"
+            ) from e
 
     def adopt(self, settings: Settings, allow_change: bool) -> None:
         """Take resolved settings. New audio settings are refused while finished chunks were made with the old

@@ -8,6 +8,7 @@ under a temporary name in its final directory and renamed into place only when f
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -157,6 +158,19 @@ class OutputChanges:
     bitrate: str | None = None
     out: Path | None = None
     """The output file (a folder for a split export); relative to the working directory."""
+
+    def with_format_from_out(self) -> OutputChanges:
+        """``--out book.mp3`` names the format too; ``JobError`` when it contradicts ``--format``."""
+        if self.out is None or self.split_chapters:
+            return self
+        named = next((f.name for f in FORMATS.values() if Path(self.out).suffix.lower() == f.extension), None)
+        if named is None:
+            return self
+        if self.format is not None and self.format != named:
+            raise AudiobookError(
+                f"--out {self.out} is a .{named} file name but --format is {self.format}; make them agree"
+            )
+        return dataclasses.replace(self, format=named)
 
     def changes_layout(self, options: OutputOptions) -> bool:
         """Whether the format or the file layout differs from ``options`` (a saved ``--out`` no longer fits)."""

@@ -198,7 +198,8 @@ class Timeouts:
     """How long a request may take before its worker is taken for hung and replaced."""
 
     first_s: float = 600.0
-    """Before any speed is measured: this, plus one second per character."""
+    """Before any speed is measured: this, plus ``per_char_s`` for each character."""
+    per_char_s: float = 1.0
     factor: float = 10.0
     """Once a speed is measured: this many times the expected time, plus a minute."""
     hello_s: float = HELLO_TIMEOUT_S
@@ -219,7 +220,7 @@ class _Speed:
         with self.lock:
             if self.chars and self.seconds > 0:
                 return 60.0 + timeouts.factor * chars * self.seconds / self.chars
-        return timeouts.first_s + chars * 1.0
+        return timeouts.first_s + chars * timeouts.per_char_s
 
 
 class LocalPool(WorkerPool):

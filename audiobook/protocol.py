@@ -128,7 +128,7 @@ def decode(kind: type[Record], line: str | bytes) -> Record:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ProtocolError(f"not JSON ({e}): {str(line)[:200]!r}") from None
     if not isinstance(data, dict):
-        raise ProtocolError(f"a {kind.__name__} is a JSON object, got: {str(line)[:200]!r}")
+        raise ProtocolError(f"{kind.__name__} must be a JSON object, got: {str(line)[:200]!r}")
     return from_dict(kind, data)
 
 

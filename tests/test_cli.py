@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -145,3 +146,42 @@ def test_unknown_voice_is_one_error_before_any_chunk_and_can_be_fixed(
     result = invoke(*args, "--voice", "bf_test")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "job" / "job.json").read_text())["settings"]["voice"] == "bf_test"
+
+
+def test_the_same_command_with_relative_paths_resumes_without_complaint(
+    tmp_path: Path, test_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-running the very command that crashed is the first thing people do; relative paths must match."""
+    shutil.copytree(test_model_dir, tmp_path / "model")
+    (tmp_path / "book.md").write_text("# Book\n\n## One\n\nA short chapter to read twice.\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    args = ["-q", "build", "book.md", "--model", "./model", "--voice", "./model/voices/am_test.pt", "--format", "wav"]
+    args += ["--no-loudnorm", "--device", "cpu", "--workers", "1"]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "other settings" not in again.output
+    monkeypatch.chdir(tmp_path / "model")  # and from another directory, with the same files named differently
+    resumed = invoke("-q", "resume", "../book-audiobook", "--model", ".", "--voice", "voices/am_test.pt")
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_an_unknown_language_fails_at_once_and_writes_nothing(tmp_path: Path, example_epub: Path) -> None:
+    _one_error_line(
+        invoke("build", str(example_epub), "--job-dir", str(tmp_path / "job"), "--lang", "xx"),
+        "language 'xx' is not supported by kokoro",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_and_format_that_disagree_are_one_error(tmp_path: Path, example_epub: Path, test_model_dir: Path) -> None:
+    args = ["build", str(example_epub), "--job-dir", str(tmp_path / "job"), "--model", str(test_model_dir)]
+    _one_error_line(invoke(*args, "--format", "mp3", "--out", str(tmp_path / "b.wav")), "b.wav is a .wav file name")
+
+
+def test_a_job_directory_that_cannot_be_made_is_one_error_line(tmp_path: Path, example_epub: Path) -> None:
+    """An OSError from the system (here: a --job-dir under a plain file, which even root cannot create) is the
+    user's to fix: one line, exit 2, no traceback."""
+    (tmp_path / "a-file").write_text("not a directory")
+    _one_error_line(invoke("plan", str(example_epub), "--job-dir", str(tmp_path / "a-file" / "job")), "a-file")

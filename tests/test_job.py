@@ -15,7 +15,8 @@ from audiobook import job as jobs
 from audiobook.book import Book, Chapter, Metadata
 from audiobook.chunker import Chunk
 from audiobook.engine.voices import VoiceSpec
-from audiobook.errors import JobError
+from audiobook.errors import AudiobookError, JobError
+from audiobook.outputs import OutputChanges
 from audiobook.settings import Settings
 
 SETTINGS = Settings(
@@ -176,3 +177,29 @@ def test_chunk_seed_is_stable_and_distinct() -> None:
     assert jobs.chunk_seed(0, "000-0000") != jobs.chunk_seed(1, "000-0000")
     assert jobs.chunk_seed(0, "000-0000") != jobs.chunk_seed(0, "000-0001")
     assert 0 <= jobs.chunk_seed(12345, "999-9999") < 2**31
+
+
+@pytest.mark.parametrize(
+    ("saved", "changes", "options", "path"),
+    [
+        # --out alone names the format
+        ({}, OutputChanges(out=Path("/b/book.mp3")), {"format": "mp3"}, "/b/book.mp3"),
+        # a new format without a new --out forgets the saved one: no MP3 on the M4B's name
+        ({"path": "/b/book.m4b"}, OutputChanges(format="mp3"), {"format": "mp3"}, None),
+        # changing a pause keeps it
+        ({"path": "/b/book.m4b"}, OutputChanges(pause_chapter=3.0), {"format": "m4b"}, "/b/book.m4b"),
+        # a split export goes to a folder: its name says nothing about the format
+        ({}, OutputChanges(split_chapters=True, out=Path("/b/book.mp3")), {"format": "m4b"}, "/b/book.mp3"),
+    ],
+)
+def test_output_record_update(saved: dict, changes: OutputChanges, options: dict, path: str | None) -> None:
+    record = jobs.OutputRecord.from_dict({"options": {}, **saved})
+    record.update(changes)
+    assert record.path == path
+    assert {k: record.options.to_dict()[k] for k in options} == options
+    assert jobs.OutputRecord.from_dict(record.to_dict()) == record
+
+
+def test_output_record_refuses_a_file_name_that_contradicts_the_format() -> None:
+    with pytest.raises(AudiobookError, match="--out book.wav is a .wav file name but --format is mp3"):
+        jobs.OutputRecord().update(OutputChanges(format="mp3", out=Path("book.wav")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -303,3 +304,69 @@ def test_ctrl_c_saves_state_and_hints_resume(tmp_path: Path, book: Path, given: 
     jobs.load(job_dir)  # state is readable
     subprocess.run(_cli("resume", str(job_dir)), check=True, env=env, timeout=600)
     assert (tmp_path / "out.wav").exists()
+
+
+# ---- a full disk ---------------------------------------------------------------------------------
+
+FULL_DISK_SCRIPT = """
+set -u
+mount -t tmpfs -o size={size} tmpfs {small}
+cd {small}
+{cli} build {book} --job-dir {small}/job --out {host}/out.wav {flags} 2> {host}/stop.err
+echo $? > {host}/stop.rc
+cp {small}/job/job.json {host}/stopped.json
+ls -a {small}/job/wav > {host}/stopped.ls
+mount -o remount,size=64m {small}
+{cli} resume {small}/job 2> {host}/resume.err
+echo $? > {host}/resume.rc
+cp {small}/job/job.json {host}/resumed.json
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_with_one_line_and_resume_finishes(
+    tmp_path: Path, book: Path, given: SettingsRequest
+) -> None:
+    """A real tmpfs, too small for the book, mounted in a private mount namespace: the run stops at the first
+    chunk that does not fit, says where, how much is needed and how much is free, and exits 75, charging no
+    chunk an attempt; once there is room, resume finishes the book."""
+    import shlex
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    reference_args = _build_args(book, tmp_path / "ref-job", tmp_path / "ref.wav", given)
+    flags = reference_args[reference_args.index("--out") + 2 :]
+    subprocess.run(_cli(*_build_args(book, tmp_path / "ref-job", tmp_path / "ref.wav", given)), check=True, env=env)
+    ref = jobs.load(tmp_path / "ref-job")
+    wavs = [(tmp_path / "ref-job" / c.wav).stat().st_size for c in ref.chunks]
+    texts = sum((tmp_path / "ref-job" / c.text).stat().st_size for c in ref.chunks)
+    # room for the plan, job.json twice over, logs, and about half of the chunks
+    size = texts + 2 * (tmp_path / "ref-job" / "job.json").stat().st_size + 96 * 1024 + sum(wavs) // 2
+    small = tmp_path / "small"
+    small.mkdir()
+    cli = " ".join(shlex.quote(a) for a in _cli())
+    script = FULL_DISK_SCRIPT.format(
+        size=size, small=small, host=tmp_path, cli=cli, book=book, flags=" ".join(map(shlex.quote, flags))
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "bash", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if not (tmp_path / "stop.rc").exists():
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {done.stderr.strip()[-300:]}")
+    errors = [line for line in (tmp_path / "stop.err").read_text().splitlines() if line.startswith("Error:")]
+    assert (tmp_path / "stop.rc").read_text().strip() == "75", (tmp_path / "stop.err").read_text()
+    assert len(errors) == 1 and "disk full in" in errors[0] and f"audiobook resume {small}/job" in errors[0]
+    assert re.search(r"needs about [\d.]+ [kMG]?B, [\d.]+ [kMG]?B is free; free some space", errors[0])
+    assert "Traceback" not in (tmp_path / "stop.err").read_text()
+    stopped = json.loads((tmp_path / "stopped.json").read_text())
+    statuses = [c["status"] for c in stopped["chunks"]]
+    assert "done" in statuses and "pending" in statuses  # what fitted is kept; what did not waits
+    assert all(c["attempts"] == 0 for c in stopped["chunks"] if c["status"] != "done")
+    assert not [n for n in (tmp_path / "stopped.ls").read_text().split() if n.startswith(".") and n not in (".", "..")]
+    assert (tmp_path / "resume.rc").read_text().strip() == "0", (tmp_path / "resume.err").read_text()
+    resumed = json.loads((tmp_path / "resumed.json").read_text())
+    assert all(c["status"] == "done" for c in resumed["chunks"])
+    assert (tmp_path / "out.wav").read_bytes() == (tmp_path / "ref.wav").read_bytes()

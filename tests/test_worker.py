@@ -111,7 +111,7 @@ def test_serve_answers_requests_in_order(server, tmp_path: Path) -> None:  # noq
     ("line", "expected_id", "error"),
     [
         ("this is not json", None, "bad request: not JSON"),
-        ("[1, 2]", None, "a Request is a JSON object"),
+        ("[1, 2]", None, "Request must be a JSON object"),
         ('{"id": "m1", "text": "No output path."}', "m1", "Request is missing 'out_wav'"),
         (
             '{"id": "m2", "text": "Hi.", "voice": [["af_nope", 1.0]], "out_wav": "/tmp/x.wav"}',
