@@ -484,8 +484,11 @@ def verify(job: Job) -> list[str]:
     """Check every chunk against the disk; send the ones that disagree back to pending.
 
     Returns one line per repair. A done chunk needs its WAV present, readable, 24 kHz mono, with the
-    recorded frame count, made from the text that is in its text file now.
+    recorded frame count, made from the text that is in its text file now. Temporary files that a killed
+    worker left in ``wav/`` are removed (finished WAVs never start with a dot).
     """
+    for leftover in (job.dir / "wav").glob(".*"):
+        leftover.unlink(missing_ok=True)
     repairs = []
     for chunk in job.chunks:
         text_path = job.dir / chunk.text

@@ -143,6 +143,10 @@ class Batch:
         self.cancelled.set()
         self.put(Stopped(error, kind))
 
+    def cancel(self) -> None:
+        """Hand out none of its remaining requests (those in flight still finish, see ``leftovers``)."""
+        self.cancelled.set()
+
     def events(self) -> Iterator[Event]:
         """Every event until each request is done or failed, or the batch is stopped (never a hang: if the
         pool has nobody left working on it, the batch ends with ``Stopped``)."""

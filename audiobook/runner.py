@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from .devices import resolve_device
 from .errors import JobError, ModelError, RunStopped, SynthesisError
 from .job import FAILED, ChunkState, Job, RunRecord
 from .outputs import ExportResult, OutputChanges
-from .pool import Done, Event, Failed, Layout, LocalPool, Ready, Stopped, Timeouts, layout
+from .pool import Done, Event, Failed, Layout, LocalPool, Ready, Stopped, Timeouts, WorkerPool, layout
 from .progress import Progress
 from .protocol import DEVICE, DISK_FULL, MODEL, Request, WorkerConfig
 from .readers import read_book
@@ -43,6 +44,11 @@ class RunOptions:
     """Threads per worker; ``None``: the cores shared out between the workers."""
     quiet: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
+    pool: WorkerPool | None = None
+    """A pool that is already running (a service keeps one warm across books), made for this job's model and
+    device; ``None``: a pool of worker processes is started for this run and closed after it."""
+    observe: Callable[[Job, Event], None] | None = None
+    """Called after each pool event is recorded in job.json (progress pages, metrics)."""
 
 
 @dataclass
@@ -103,19 +109,12 @@ def resume(
         job.adopt(settings, allow_settings_change)
         if output is not None:
             job.update_output(output)
-        _remove_partial_files(job)
         for line in jobs.verify(job):
             log.warning("repaired: %s", line)
         failed = feed(job, run or RunOptions())
         if failed:
             return RunResult(job=job, failed=failed)
         return RunResult(job=job, export=export.write(job))
-
-
-def _remove_partial_files(job: Job) -> None:
-    """Temporary files left by a worker killed mid-write; finished WAVs never start with a dot."""
-    for leftover in (job.dir / "wav").glob(".*"):
-        leftover.unlink(missing_ok=True)
 
 
 # ---- feed ----------------------------------------------------------------------------------------
@@ -135,14 +134,16 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
     diskspace.warn_if_short(job.dir, export.output_path(job).parent, _need(job, todo))
     size = layout(device, run.workers, run.threads)
     config = WorkerConfig(job.settings.backend, job.settings.model, job.settings.revision, device, size.threads)
-    recorder = Recorder(job, Progress(_chars(job.chunks), _chars(job.done()), quiet=run.quiet), size)
-    pool = LocalPool(config, job.dir / "logs", size, run.timeouts)
+    recorder = Recorder(job, Progress(_chars(job.chunks), _chars(job.done()), quiet=run.quiet), size, run.observe)
+    pool = run.pool or LocalPool(config, job.dir / "logs", size, run.timeouts)
     batch = pool.submit([request_for(job, chunk) for chunk in todo])
     try:
         for event in batch.events():
             recorder.record(event)
     finally:
-        pool.close()
+        batch.cancel()
+        if run.pool is None:
+            pool.close()
         for event in batch.leftovers():
             recorder.record(event)
         recorder.finish()
@@ -171,9 +172,12 @@ def request_for(job: Job, chunk: ChunkState) -> Request:
 class Recorder:
     """Turns pool events into job.json updates, progress, and the run's record in the job's history."""
 
-    def __init__(self, job: Job, progress: Progress, size: Layout) -> None:
+    def __init__(
+        self, job: Job, progress: Progress, size: Layout, observe: Callable[[Job, Event], None] | None = None
+    ) -> None:
         self.job = job
         self.progress = progress
+        self.observe = observe
         self.run = RunRecord(
             started=datetime.now(timezone.utc).isoformat(timespec="seconds"), workers=size.workers, threads=size.threads
         )
@@ -200,6 +204,8 @@ class Recorder:
             self.job.mark_failed(chunk, event.error)
         elif isinstance(event, Stopped):
             self.stopped = self.stopped or event
+        if self.observe is not None:
+            self.observe(self.job, event)
 
     def finish(self) -> None:
         """Close the progress display and append this run to the job's history."""

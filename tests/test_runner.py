@@ -370,3 +370,25 @@ def test_a_full_disk_stops_the_run_with_one_line_and_resume_finishes(
     resumed = json.loads((tmp_path / "resumed.json").read_text())
     assert all(c["status"] == "done" for c in resumed["chunks"])
     assert (tmp_path / "out.wav").read_bytes() == (tmp_path / "ref.wav").read_bytes()
+
+
+def test_a_shared_pool_stays_warm_across_jobs_and_every_event_is_observed(
+    tmp_path: Path, book: Path, given: SettingsRequest
+) -> None:
+    """What a service does: one pool, its model loaded once, serving job after job."""
+    from audiobook.protocol import WorkerConfig
+
+    config = WorkerConfig("torch", given.model, device="cpu", threads=1)
+    seen: list[tuple[str, str]] = []
+    shared = pool.LocalPool(config, tmp_path / "logs", pool.Layout(1, 1))
+    try:
+        run = run_opts(pool=shared, observe=lambda job, event: seen.append((job.dir.name, type(event).__name__)))
+        for name in ("first", "second"):
+            result = runner.build(book, tmp_path / name, given, None, wav_output(tmp_path / f"{name}.wav"), run)
+            assert not result.failed and result.export is not None
+        assert len(shared._processes) == 1  # the same worker served both books
+    finally:
+        shared.close()
+    chunks = len(jobs.load(tmp_path / "first").chunks)
+    assert seen.count(("first", "Done")) == seen.count(("second", "Done")) == chunks
+    assert seen.count(("first", "Ready")) == 1 and ("second", "Ready") not in seen
