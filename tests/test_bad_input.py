@@ -8,7 +8,7 @@ import pytest
 from epub_factory import billion_laughs, external_entity, make_epub, xhtml
 
 from audiobook.errors import BadInputError
-from audiobook.readers import epub, read_book
+from audiobook.readers import archive, read_book
 
 
 def reason_for(path) -> str:
@@ -106,7 +106,7 @@ def test_zip_bomb_ratio_refused_before_inflating(tmp_path):
 
 
 def test_zip_bomb_total_size_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(epub, "MAX_TOTAL_BYTES", 1000)
+    monkeypatch.setattr(archive, "MAX_TOTAL_BYTES", 1000)
     path = make_epub(tmp_path / "b.epub", extra={"OEBPS/big.css": "x" * 2000})
     assert "zip bomb" in reason_for(path)
 

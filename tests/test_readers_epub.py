@@ -6,7 +6,7 @@ import logging
 
 from epub_factory import chapter, make_epub, xhtml
 
-from audiobook.readers import epub, read_book
+from audiobook.readers import read_book, structure
 
 
 def titles(book):
@@ -282,7 +282,7 @@ def test_untargeted_files_before_the_toc_and_matter_files_left_out_of_it(tmp_pat
 
 
 def test_long_nested_entry_in_one_file_is_split_at_its_children(tmp_path, monkeypatch):
-    monkeypatch.setattr(epub, "SPLIT_WORDS", 10)
+    monkeypatch.setattr(structure, "SPLIT_WORDS", 10)
     body = (
         '<h1 id="p1">Part One</h1><p>Part intro.</p>'
         '<h2 id="c1">Chapter 1</h2><p>Many words in the first chapter here.</p>'

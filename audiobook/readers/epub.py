@@ -3,28 +3,8 @@
 Reading order is the OPF spine. Chapter boundaries and titles come from the book's own table of contents:
 the EPUB 3 nav document first, the NCX second, and headings only when the book has neither.
 
-Rules (the README repeats them for users):
-
-* **Anchors.** A TOC entry pointing at ``file.xhtml#id`` starts its chapter at that element, so several
-  chapters can share one file. Text between two TOC targets belongs to the earlier one; when two entries
-  point at the same place, the later (deeper) entry gets the text. An anchor that cannot be found starts at
-  the top of its file.
-* **Text before the first TOC target** (a Gutenberg header, an untitled opening) becomes its own chapter,
-  one per spine document, titled by its first heading or else by the book's title, and is then classified
-  like any other chapter (so a header is skipped and an untitled prologue is narrated). Nothing is dropped.
-  A later spine document the TOC leaves out joins the chapter before it, unless its ``epub:type`` or file
-  name says it is front or back matter (``copyright.xhtml``); then it is a chapter of its own.
-* **Nested TOCs.** Top-level entries are chapters. An entry's children become chapters of their own only
-  when the entry spans more than one spine document and its children average at least
-  :data:`MIN_SPLIT_CHILD_WORDS` words (a "Part" whose chapters are separate files), or when it holds more
-  than :data:`SPLIT_WORDS` words (a Part whose chapters are anchors in one huge file); the entry's own text
-  before its first child then becomes a short chapter. Otherwise the children stay inside their parent:
-  Sherlock Holmes' stories keep parts I, II and III inside each story, and a poetry collection grouped into
-  sections gets one chapter per section (a flat list of 700 poems stays 700 chapters: that is the book's
-  own top level). The rule applies again at every level.
-* **No TOC.** The shallowest heading level among h1-h3 that occurs at least twice starts chapters (deeper or
-  equal headings only at that level); with no headings at all, each spine document is a chapter.
-* **Non-linear** spine items become chapters marked skipped ("not in the linear reading order").
+The structure rules (anchors, text before the first entry, nested contents, no contents, non-linear
+documents) are shared with the other readers and live in :mod:`audiobook.readers.structure`.
 
 Safety: the archive's declared sizes and compression ratios are checked before anything is inflated, XML
 is parsed without DTDs, entities or network, and ``META-INF/encryption.xml`` naming content documents (DRM)
@@ -35,24 +15,19 @@ from __future__ import annotations
 
 import logging
 import posixpath
-import zipfile
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urldefrag
 
 from lxml import etree
 
-from audiobook.book import Book, Chapter, Metadata
+from audiobook.book import Book, Metadata
 from audiobook.errors import BadInputError
-from audiobook.readers import matter
+from audiobook.readers.archive import SafeZip
+from audiobook.readers.structure import Entry, anchor_targets, assemble
 from audiobook.readers.xhtml import (
     EPUB_TYPE,
-    Anchor,
-    Document,
-    Para,
     UnsafeXMLError,
-    as_sentence,
     clean,
     epub_types,
     extract,
@@ -62,17 +37,6 @@ from audiobook.readers.xhtml import (
 )
 
 log = logging.getLogger(__name__)
-
-MAX_MEMBERS = 10_000
-MAX_TOTAL_BYTES = 1 << 30
-"""Declared uncompressed size of the whole archive; real ebooks, images included, stay far below 1 GiB."""
-MAX_MEMBER_BYTES = 256 << 20
-MAX_RATIO = 100
-"""Deflate rarely beats 20:1 on XHTML; a member over 1 MiB claiming more than 100:1 is a zip bomb."""
-SPLIT_WORDS = 20_000
-"""A TOC entry longer than this (about two hours of narration) is split at its children."""
-MIN_SPLIT_CHILD_WORDS = 500
-"""Children shorter than this on average (poems, ~3 minutes) stay in their parent even across files."""
 
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
 _CONTENT_TYPES = {"application/xhtml+xml", "text/html", "application/x-dtbook+xml", "text/x-oeb1-document"}
@@ -90,72 +54,11 @@ class _Item:
     properties: str = ""
 
 
-@dataclass(eq=False)
-class _Node:
-    """A TOC entry, or a synthetic one (text before the first target, a heading, a non-linear file)."""
-
-    title: str
-    path: str
-    anchor: str = ""
-    children: list[_Node] = field(default_factory=list)
-    paras: list[tuple[int, Para]] = field(default_factory=list)
-    """(reading-order sequence number, paragraph) owned directly by this entry."""
-    files: set[str] = field(default_factory=set)
-    linear: bool = True
-
-    def subtree(self) -> list[_Node]:
-        nodes = [self]
-        for child in self.children:
-            nodes.extend(child.subtree())
-        return nodes
-
-
-class _Archive:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise BadInputError(path, f"not a valid EPUB: not a zip archive or truncated ({e})") from e
-        self.names = set(self.zip.namelist())
-        self._check_sizes()
-
-    def _check_sizes(self) -> None:
-        infos = self.zip.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise BadInputError(self.path, f"refused: the archive has {len(infos)} members (zip bomb?)")
-        total = sum(i.file_size for i in infos)
-        if total > MAX_TOTAL_BYTES:
-            raise BadInputError(self.path, f"refused: it would inflate to {total >> 20} MiB (zip bomb?)")
-        for info in infos:
-            ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > MAX_MEMBER_BYTES or (info.file_size > 1 << 20 and ratio > MAX_RATIO):
-                raise BadInputError(
-                    self.path,
-                    f"refused: {info.filename} would inflate to {info.file_size >> 20} MiB "
-                    f"at {ratio:.0f}:1 (zip bomb?)",
-                )
-
-    def read(self, name: str) -> bytes:
-        try:
-            return self.zip.read(name)
-        except KeyError as e:
-            raise BadInputError(self.path, f"{name} is listed but missing from the archive") from e
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
-            raise BadInputError(self.path, f"corrupt or truncated archive: cannot read {name} ({e})") from e
-
-    def xml(self, name: str) -> etree._Element:
-        try:
-            return parse_xml(self.read(name))
-        except UnsafeXMLError as e:
-            raise BadInputError(self.path, f"{name} {e}") from e
-        except etree.XMLSyntaxError as e:
-            raise BadInputError(self.path, f"{name} is not well-formed XML ({e})") from e
 
 
 def read_epub(path: Path) -> Book:
     """Read an EPUB 2 or 3 file; raises BadInputError for anything that is not a readable, DRM-free EPUB."""
-    archive = _Archive(path)
+    archive = SafeZip(path, "EPUB")
     with archive.zip:
         opf_path = _find_opf(archive)
         _refuse_drm(archive)
@@ -172,7 +75,7 @@ def read_epub(path: Path) -> Book:
     return book
 
 
-def _find_opf(archive: _Archive) -> str:
+def _find_opf(archive: SafeZip) -> str:
     container = "META-INF/container.xml"
     if container not in archive.names:
         raise BadInputError(archive.path, f"not an EPUB: {container} is missing")
@@ -185,7 +88,7 @@ def _find_opf(archive: _Archive) -> str:
     raise BadInputError(archive.path, f"not an EPUB: {container} names no package (OPF) file")
 
 
-def _refuse_drm(archive: _Archive) -> None:
+def _refuse_drm(archive: SafeZip) -> None:
     name = "META-INF/encryption.xml"
     if name not in archive.names:
         return
@@ -217,7 +120,7 @@ def _manifest(opf: etree._Element, base: str) -> dict[str, _Item]:
     return items
 
 
-def _spine(opf: etree._Element, manifest: dict[str, _Item], archive: _Archive) -> list[tuple[str, bool]]:
+def _spine(opf: etree._Element, manifest: dict[str, _Item], archive: SafeZip) -> list[tuple[str, bool]]:
     spine = []
     for ref in opf.iter(f"{_OPF}itemref"):
         item = manifest.get(ref.get("idref", ""))
@@ -234,7 +137,7 @@ def _spine(opf: etree._Element, manifest: dict[str, _Item], archive: _Archive) -
     return spine
 
 
-def _metadata(opf: etree._Element, manifest: dict[str, _Item], archive: _Archive) -> Metadata:
+def _metadata(opf: etree._Element, manifest: dict[str, _Item], archive: SafeZip) -> Metadata:
     def texts(tag: str) -> list[str]:
         return [t for t in (clean("".join(el.itertext())) for el in opf.iter(f"{_DC}{tag}")) if t]
 
@@ -280,7 +183,7 @@ def _nav_item(manifest: dict[str, _Item]) -> _Item | None:
     return next((i for i in manifest.values() if "nav" in i.properties.split()), None)
 
 
-def _read_toc(archive: _Archive, opf: etree._Element, manifest: dict[str, _Item], base: str) -> list[_Node]:
+def _read_toc(archive: SafeZip, opf: etree._Element, manifest: dict[str, _Item], base: str) -> list[Entry]:
     nav = _nav_item(manifest)
     if nav is not None and nav.path in archive.names:
         root = _content_root(archive, nav.path)
@@ -300,14 +203,14 @@ def _read_toc(archive: _Archive, opf: etree._Element, manifest: dict[str, _Item]
     return []
 
 
-def _content_root(archive: _Archive, name: str) -> etree._Element:
+def _content_root(archive: SafeZip, name: str) -> etree._Element:
     try:
         return parse_xhtml(archive.read(name), name)
     except UnsafeXMLError as e:
         raise BadInputError(archive.path, f"{name} {e}") from e
 
 
-def _nav_list(parent: etree._Element, base: str) -> list[_Node]:
+def _nav_list(parent: etree._Element, base: str) -> list[Entry]:
     ol = next((c for c in parent.iterdescendants() if localname(c) in ("ol", "ul")), None)
     if ol is None:
         return []
@@ -321,11 +224,11 @@ def _nav_list(parent: etree._Element, base: str) -> list[_Node]:
             nodes.extend(children)  # a heading-only <span> groups its children
             continue
         path, anchor = _resolve(base, link.get("href"))
-        nodes.append(_Node(clean("".join(link.itertext())), path, anchor, children))
+        nodes.append(Entry(clean("".join(link.itertext())), path, anchor, children))
     return nodes
 
 
-def _ncx_points(parent: etree._Element, base: str) -> list[_Node]:
+def _ncx_points(parent: etree._Element, base: str) -> list[Entry]:
     nodes = []
     for point in parent:
         if localname(point) != "navpoint":
@@ -338,12 +241,12 @@ def _ncx_points(parent: etree._Element, base: str) -> list[_Node]:
             continue
         path, anchor = _resolve(base, content.get("src"))
         title = clean("".join(label.itertext())) if label is not None else ""
-        nodes.append(_Node(title, path, anchor, children))
+        nodes.append(Entry(title, path, anchor, children))
     return nodes
 
 
 def _landmarks(
-    archive: _Archive, opf: etree._Element, manifest: dict[str, _Item], base: str
+    archive: SafeZip, opf: etree._Element, manifest: dict[str, _Item], base: str
 ) -> dict[tuple[str, str], str]:
     marks: dict[tuple[str, str], str] = {}
     for ref in opf.iter(f"{_OPF}reference"):
@@ -362,147 +265,12 @@ def _landmarks(
 
 
 def _assemble(
-    archive: _Archive,
+    archive: SafeZip,
     spine: list[tuple[str, bool]],
-    toc: list[_Node],
+    toc: list[Entry],
     landmarks: dict[tuple[str, str], str],
     metadata: Metadata,
 ) -> Book:
-    spine_files = {path for path, _ in spine}
-    nodes = [n for top in toc for n in top.subtree() if n.path in spine_files]
-    starts: dict[tuple[str, str], _Node] = {}
-    for node in nodes:  # the later (deeper) entry wins a shared target
-        starts[(node.path, node.anchor)] = node
-    documents = {}
-    for path, _linear in spine:
-        anchors = {a for (p, a) in starts if p == path and a}
-        documents[path] = extract(_content_root(archive, path), anchors)
-    found = {(path, e.id) for path, doc in documents.items() for e in doc.events if isinstance(e, Anchor)}
-    for (path, anchor), node in list(starts.items()):
-        if anchor and (path, anchor) not in found:
-            log.debug("%s: TOC target %s#%s not found; using the top of the file", archive.path, path, anchor)
-            del starts[(path, anchor)]
-            starts.setdefault((path, ""), node)
-
-    if not starts:
-        toc = _heading_nodes(spine, documents)
-        starts = {}
-    untitled = _distribute(spine, documents, starts)
-    groups: list[tuple[_Node, list[tuple[int, Para]]]] = [(n, n.paras) for n in untitled]
-    for top in toc:
-        groups.extend(_chapters_of(top))
-    groups = [(n, sorted(p, key=lambda sp: sp[0])) for n, p in groups if p]
-    groups.sort(key=lambda g: g[1][0][0])
-
-    chapters, evidence = [], []
-    for node, paras in groups:
-        chapter, ev = _chapter(node, [p for _, p in paras], metadata, landmarks)
-        chapters.append(chapter)
-        evidence.append(ev)
-    matter.mark_matter(chapters, evidence)
-    return Book(metadata, matter.split_gutenberg(chapters))
-
-
-def _distribute(
-    spine: list[tuple[str, bool]], documents: dict[str, Document], starts: dict[tuple[str, str], _Node]
-) -> list[_Node]:
-    """Hand every paragraph, in reading order, to the TOC entry whose target last preceded it.
-
-    Returns the synthetic entries made on the way: text before the first target, matter documents the TOC
-    leaves out, and non-linear documents.
-    """
-    untitled: list[_Node] = []
-    owner: _Node | None = None
-    seq = 0
-    for path, linear in spine:
-        doc = documents[path]
-        current = owner
-        if not linear:
-            current = _Node(doc.title, path, linear=False)
-            untitled.append(current)
-        elif (path, "") in starts:
-            current = starts[(path, "")]
-        elif current is None or current in untitled or _looks_like_matter(doc, path):
-            # Before the first target, and for a matter document the TOC leaves out, each file is a chapter.
-            current = _Node("", path)
-            untitled.append(current)
-        for event in doc.events:
-            if isinstance(event, Anchor):
-                if linear and (path, event.id) in starts:
-                    current = starts[(path, event.id)]
-                continue
-            if isinstance(event, _HeadingStart):
-                current = event.node
-                continue
-            current.paras.append((seq, event))
-            current.files.add(path)
-            seq += 1
-        if linear:
-            owner = current
-    return untitled
-
-
-def _looks_like_matter(doc: Document, path: str) -> bool:
-    first = next((e for e in doc.events if isinstance(e, Para)), None)
-    types = first.types if first is not None else frozenset()
-    return bool(matter.matter_reason("", matter.Evidence(types, "", path)))
-
-
-@dataclass(frozen=True)
-class _HeadingStart:
-    node: _Node
-
-
-def _heading_nodes(spine: list[tuple[str, bool]], documents: dict[str, Document]) -> list[_Node]:
-    """Synthetic TOC for a book with none: heading events become chapter starts (see module docstring)."""
-    levels = [e.heading for p, lin in spine if lin for e in documents[p].events if isinstance(e, Para)]
-    level = next((lv for lv in (1, 2, 3) if levels.count(lv) >= 2), 0)
-    nodes: list[_Node] = []
-    for path, linear in spine:
-        doc = documents[path]
-        if not linear:
-            continue
-        events: list = []
-        if not level:
-            node = _Node(doc.title or f"Section {len(nodes) + 1}", path)
-            nodes.append(node)
-            events.append(_HeadingStart(node))
-        for event in doc.events:
-            if isinstance(event, Para) and 0 < event.heading <= level:
-                node = _Node(event.text.rstrip("."), path)
-                nodes.append(node)
-                events.append(_HeadingStart(node))
-            events.append(event)
-        doc.events = events
-    return nodes
-
-
-def _chapters_of(node: _Node) -> list[tuple[_Node, list[tuple[int, Para]]]]:
-    """The level rule: split an entry at its children only when it spans files or is very long."""
-    subtree = node.subtree()
-    if not node.children:
-        return [(node, node.paras)]
-    files = set().union(*(n.files for n in subtree))
-    words = sum(len(p.text.split()) for n in subtree for _, p in n.paras)
-    child_words = words - sum(len(p.text.split()) for _, p in node.paras)
-    if (len(files) > 1 and child_words / len(node.children) >= MIN_SPLIT_CHILD_WORDS) or words > SPLIT_WORDS:
-        out = [(node, node.paras)]
-        for child in node.children:
-            out.extend(_chapters_of(child))
-        return out
-    return [(node, [p for n in subtree for p in n.paras])]
-
-
-def _chapter(
-    node: _Node, paras: list[Para], metadata: Metadata, landmarks: dict[tuple[str, str], str]
-) -> tuple[Chapter, matter.Evidence]:
-    first_heading = next((p.text.rstrip(".") for p in paras if p.heading), "")
-    title = node.title or first_heading or metadata.title
-    texts = [p.text for p in paras]
-    if not paras[0].heading:
-        texts.insert(0, as_sentence(title))
-    types = frozenset().union(*(p.types for p in paras[:3]))
-    landmark = landmarks.get((node.path, node.anchor), "")
-    source = f"{node.path}#{node.anchor}" if node.anchor else node.path
-    evidence = matter.Evidence(types, landmark, node.path, node.linear)
-    return Chapter(title, texts, source), evidence
+    targets = anchor_targets(toc)
+    documents = {path: extract(_content_root(archive, path), targets.get(path, set())) for path, _ in spine}
+    return assemble(archive.path, spine, documents, toc, metadata, landmarks)
