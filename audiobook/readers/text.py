@@ -76,6 +76,11 @@ def read_text(path: Path, markdown: bool) -> Book:
     return Book(Metadata(title=title, authors=authors), matter.split_gutenberg(chapters))
 
 
+def chapter_line(text: str) -> bool:
+    """Whether a line opens a chapter by the plain-text rule ("Chapter 3", "PART TWO.", "Chapter IV: ...")."""
+    return bool(_CHAPTER_LINE.match(text.strip()))
+
+
 def decode(path: Path, data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:

@@ -29,6 +29,7 @@ _ENTITY_DECL = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
 # Soft hyphens, zero-width spaces, word joiners and BOMs are layout hints, not speech; C0 controls are noise.
 _INVISIBLE = dict.fromkeys([*map(ord, "\u00ad\u200b\u2060\ufeff"), *range(0, 9), *range(14, 32), 127], None)
 _SPACE = re.compile(r"\s+")
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _TERMINAL = ".!?…:;,—–-\"'”’»)]"
 
 _SKIP_TAGS = frozenset(
@@ -156,6 +157,18 @@ def parse_xhtml(data: bytes, name: str) -> etree._Element:
     try:
         return html.document_fromstring(data, parser=parser)
     except (etree.ParserError, ValueError):  # nothing a browser could show either
+        return etree.Element("html")
+
+
+def parse_html(text: str) -> etree._Element:
+    """Parse a decoded HTML page (a browser's rules: never fails); raises UnsafeXMLError on entity tricks."""
+    check_no_entities(text[:65536].encode("utf-8", "replace"))
+    # lxml refuses a str that still carries an XML declaration naming its (former) byte encoding.
+    text = _XML_DECL.sub("", text, count=1)
+    parser = html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True, recover=True)
+    try:
+        return html.document_fromstring(text, parser=parser)
+    except (etree.ParserError, ValueError):
         return etree.Element("html")
 
 
