@@ -76,9 +76,7 @@ def read_pdf(path: Path) -> Book:
     raw = [pdflines.rejoin_split_lines(lines) for lines in raw]
     body = pdflines.body_size(line for lines in raw for line in lines)
     titles = [metadata.title, *(t.title for t in targets), *pdflines.heading_texts(raw, body)]
-    kept = pdflines.remove_running_heads(raw, body, titles)
-    for lines in kept:
-        pdflines.assign_columns(lines, body)
+    kept = [pdflines.columns(lines, body) for lines in pdflines.remove_running_heads(raw, body, titles)]
     vocabulary = pdflines.Vocabulary(line.text for lines in kept for line in lines)
     paras = pdflines.merge_heading_runs(pdflines.paragraphs(kept, body, vocabulary))
     if not paras:

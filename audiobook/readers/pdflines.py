@@ -108,14 +108,15 @@ def rejoin_split_lines(lines: list[Line]) -> list[Line]:
     """One page's lines with the pieces of a widely justified line put back together.
 
     pdfminer ends a line at a gap wider than two characters, which a justified line with few words can
-    have; a piece that starts on the same baseline just right of another line, at no column edge, is
-    the rest of that line.
+    have. A piece on the same baseline as another line, less than 1.2 em to its right, is the rest of it;
+    so is one up to 4 em away that starts at no column edge (nor an indent from one): a gutter between
+    columns is wider than 1.2 em and the next column starts at its edge.
     """
     edges = _edges(lines)
     merged: set[int] = set()
     for line in sorted(lines, key=lambda ln: ln.x0):  # left to right, so a line in three pieces rejoins
-        if any(abs(line.x0 - e) <= 2 for e in edges):
-            continue
+        at_edge = any(-2 <= line.x0 - e <= 4 * line.size for e in edges)
+        reach = 1.2 * line.size if at_edge else 4 * line.size
         host = next(
             (
                 m
@@ -124,7 +125,7 @@ def rejoin_split_lines(lines: list[Line]) -> list[Line]:
                 and id(m) not in merged
                 and abs(m.bottom - line.bottom) < 1
                 and abs(m.size - line.size) < 0.5
-                and 0 <= line.x0 - m.x1 < 4 * line.size
+                and 0 <= line.x0 - m.x1 < reach
             ),
             None,
         )
@@ -140,7 +141,7 @@ def _edges(lines: list[Line]) -> list[int]:
     if not lines:
         return []
     starts = Counter(round(ln.x0) for ln in lines)
-    least = max(2, len(lines) // 8)
+    least = min(3, len(lines))
     return sorted(x for x, n in starts.items() if n >= least) or [round(min(ln.x0 for ln in lines))]
 
 
@@ -207,17 +208,38 @@ def _repeats(numbers: list[int], number: int, least: int) -> bool:
     return len(numbers) >= least and any(0 < abs(n - number) <= RUNNING_WINDOW for n in numbers)
 
 
-def assign_columns(lines: list[Line], body: float) -> None:
-    """Set each line's column edges (rule 2), in place; ``lines`` are one page's."""
-    edges = _edges(lines)
+def columns(lines: list[Line], body: float) -> list[Line]:
+    """One page's lines with their column edges set, in reading order (rule 2)."""
+    edges: list[int] = []
+    for edge in _edges(lines):
+        # Lines starting a little right of an edge are indented paragraphs or quotations, not a column.
+        if not edges or edge - edges[-1] > 4 * body:
+            edges.append(edge)
     for line in lines:
         fitting = [e for e in edges if e <= line.x0 + 1.5]
         line.col_left = fitting[-1] if fitting else line.x0
-    right: dict[float, float] = {}
+    ends: dict[float, list[float]] = defaultdict(list)
     for line in lines:
-        right[line.col_left] = max(right.get(line.col_left, 0.0), line.x1)
+        if abs(line.size - body) < 1:  # a wide heading is not the column's width
+            ends[line.col_left].append(line.x1)
     for line in lines:
-        line.col_right = right[line.col_left]
+        found = sorted(ends.get(line.col_left) or [line.x1])
+        line.col_right = max(found[int(0.9 * (len(found) - 1))], line.x1 if len(found) == 1 else 0.0)
+    return _reading_order(lines, edges)
+
+
+def _reading_order(lines: list[Line], edges: list[int]) -> list[Line]:
+    """Top to bottom, column by column; a line across columns (a heading) ends one band of columns."""
+    spanning = [ln for ln in lines if any(ln.x0 < e - 2 and ln.x1 > e + 2 for e in edges)]
+
+    def key(line: Line) -> tuple[float, int, float, float]:
+        band = sum(1 for s in spanning if s.top > line.top + 0.5)
+        if line in spanning:
+            return band + 0.5, 0, -line.top, line.x0
+        column = sum(1 for e in edges if e <= line.x0 + 1.5)
+        return band, column, -round(line.top, 1), line.x0
+
+    return sorted(lines, key=key)
 
 
 def line_pitch(pages: list[list[Line]], body: float) -> float:
@@ -234,11 +256,12 @@ def line_pitch(pages: list[list[Line]], body: float) -> float:
 def paragraphs(pages: list[list[Line]], body: float, words: Vocabulary) -> list[Paragraph]:
     """Lines joined into paragraphs (rules 3-5), headings marked (rule 6)."""
     pitch = line_pitch(pages, body)
+    indent = paragraph_indent(pages, body)
     paras: list[Paragraph] = []
     prev: Line | None = None
     for lines in pages:
         for line in lines:
-            if prev is None or _starts_paragraph(prev, line, body, pitch):
+            if prev is None or _starts_paragraph(prev, line, body, pitch, indent, len(paras[-1].lines) == 1):
                 paras.append(Paragraph([line]))
             else:
                 paras[-1].lines.append(line)
@@ -251,20 +274,42 @@ def paragraphs(pages: list[list[Line]], body: float, words: Vocabulary) -> list[
     return paras
 
 
-def _starts_paragraph(prev: Line, line: Line, body: float, pitch: float) -> bool:
+def paragraph_indent(pages: list[list[Line]], body: float) -> float | None:
+    """The usual first-line indent: how far in a line after a full-margin line most often starts."""
+    offsets: Counter[float] = Counter()
+    for lines in pages:
+        for prev, line in zip(lines, lines[1:], strict=False):
+            offset = line.x0 - line.col_left
+            if prev.col_left == line.col_left and abs(prev.x0 - prev.col_left) < 1 and 0.6 * body < offset < 4 * body:
+                offsets[round(offset)] += 1
+    return offsets.most_common(1)[0][0] if offsets else None
+
+
+def _starts_paragraph(
+    prev: Line, line: Line, body: float, pitch: float, indent: float | None, prev_first: bool
+) -> bool:
+    """Whether ``line`` starts a new paragraph after ``prev`` (``prev_first``: prev started its own)."""
     if _heading_size(prev, body) != _heading_size(line, body) or abs(prev.size - line.size) > 1:
         return True
-    if _heading_size(line, body):  # a centred title's lines start anywhere; only a gap parts them
-        return prev.bottom - line.bottom > 1.45 * pitch * line.size / body or line.page != prev.page
-    width = max(line.col_right - line.col_left, body)
-    indent = line.x0 - line.col_left
-    if body * 0.6 < indent:
-        return True
-    short = prev.col_right - prev.x1 > max(2 * body, 0.08 * width)
-    if short and clean(prev.text)[-1:] in _SENTENCE_END:
-        return True
     same_flow = line.page == prev.page and line.col_left == prev.col_left and line.top < prev.top
-    return same_flow and prev.bottom - line.bottom > 1.45 * pitch * max(1.0, line.size / body)
+    if _heading_size(line, body):  # a centred title's lines start anywhere; only a gap parts them
+        return not same_flow or prev.bottom - line.bottom > 1.45 * pitch * line.size / body
+    step = body * 0.6
+    if same_flow:
+        # Indented from the line above (a first-line indent, the start of a quotation), or back out to
+        # the margin from a quotation's second line on.
+        if line.x0 > prev.x0 + step or (line.x0 < prev.x0 - step and not prev_first):
+            return True
+        if prev.bottom - line.bottom > 1.45 * pitch:
+            return True
+    elif line.x0 - line.col_left > step:  # the first line of a new page or column, indented
+        return True
+    width = max(line.col_right - line.col_left, body)
+    short = prev.col_right - prev.x1 > max(2 * body, 0.08 * width)
+    at_indent = indent is not None and abs(line.x0 - line.col_left - indent) < 1.5
+    if prev_first and abs(line.x0 - prev.x0) < 1 and (at_indent or (short and line.x0 - line.col_left > step)):
+        return True  # one-line paragraphs in a row ("Dear Bill—"), each with its indent
+    return short and clean(prev.text)[-1:] in _SENTENCE_END
 
 
 def _heading_size(line: Line, body: float) -> bool:
