@@ -235,9 +235,9 @@ def _break(pdf: FPDF, current: str, word: str, room: float) -> tuple[str, str] |
         return None
     for cut in range(len(word) - 3, 2, -1):
         head, tail = word[:cut], word[cut:]
-        if not (head[-1].isalpha() and tail[0].isalpha() and tail[:2].isalpha() and sum(c.isalpha() for c in tail) >= 3):
+        if not (head[-1].isalpha() and tail[:2].isalpha() and sum(c.isalpha() for c in tail) >= 3):
             continue
-        if not (head[-1] in VOWELS) == (tail[0] in VOWELS):  # break between a vowel and a consonant
+        if (head[-1] in VOWELS) != (tail[0] in VOWELS):  # break between a vowel and a consonant
             if pdf.get_string_width(prefix + head + "-") <= room:
                 return head + "-", tail
     return None
