@@ -42,6 +42,8 @@ class Style:
     hyphenate: bool = True
     ligatures: bool = True
     user_password: str = ""
+    owner_password: str = ""
+    """With an owner password alone the PDF is encrypted but opens without asking (copy "protection")."""
     heading_style: str = "B"
 
 
@@ -77,8 +79,8 @@ def typeset(
     pdf.set_author(author)
     pdf.set_lang("en-GB")
     pdf.alias_nb_pages("{total}")
-    if style.user_password:
-        pdf.set_encryption(owner_password="owner", user_password=style.user_password)
+    if style.user_password or style.owner_password:
+        pdf.set_encryption(owner_password=style.owner_password or "owner", user_password=style.user_password)
     state = _State(pdf, style, title)
     _title_page(state, title, author)
     for chapter_title, paragraphs in chapters:

@@ -76,7 +76,9 @@ def read_pdf(path: Path) -> Book:
     raw = [pdflines.rejoin_split_lines(lines) for lines in raw]
     body = pdflines.body_size(line for lines in raw for line in lines)
     titles = [metadata.title, *(t.title for t in targets), *pdflines.heading_texts(raw, body)]
-    kept = [pdflines.columns(lines, body) for lines in pdflines.remove_running_heads(raw, body, titles)]
+    kept = pdflines.remove_running_heads(raw, body, titles)
+    rights = pdflines.right_edges(kept, body)
+    kept = [pdflines.columns(lines, body, rights) for lines in kept]
     vocabulary = pdflines.Vocabulary(line.text for lines in kept for line in lines)
     paras = pdflines.merge_heading_runs(pdflines.paragraphs(kept, body, vocabulary))
     if not paras:
@@ -307,8 +309,10 @@ def _anchor_name(para: Paragraph, used: set[str]) -> str:
     return name
 
 
-def _para_event(para: Paragraph) -> Para:
-    return Para(as_sentence(para.text) if para.heading else para.text, para.heading)
+def _para_event(para: Paragraph, starts_chapter: bool = False) -> Para:
+    """A chapter's opening line is spoken as its heading even when set in body type ("Chapter 3")."""
+    heading = para.heading or (1 if starts_chapter else 0)
+    return Para(as_sentence(para.text) if heading else para.text, heading)
 
 
 def _first_para_at(paras: list[Paragraph], target: _Target) -> int | None:
@@ -392,5 +396,5 @@ def _by_headings(
             used.add(anchor)
             events.append(Anchor(anchor))
             toc.append(Entry(para.text.rstrip("."), name, anchor))
-        events.append(_para_event(para))
+        events.append(_para_event(para, index in starts))
     return [(name, True)], {name: Document(events, title)}, toc

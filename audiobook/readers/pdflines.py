@@ -208,8 +208,18 @@ def _repeats(numbers: list[int], number: int, least: int) -> bool:
     return len(numbers) >= least and any(0 < abs(n - number) <= RUNNING_WINDOW for n in numbers)
 
 
-def columns(lines: list[Line], body: float) -> list[Line]:
-    """One page's lines with their column edges set, in reading order (rule 2)."""
+def right_edges(pages: list[list[Line]], body: float) -> list[float]:
+    """Where the document's full body lines end (one value per column position), for sparse pages."""
+    ends = Counter(round(ln.x1) for lines in pages for ln in lines if abs(ln.size - body) < 1)
+    total = sum(ends.values())
+    return sorted(x for x, n in ends.items() if n >= max(3, total // 50))
+
+
+def columns(lines: list[Line], body: float, rights: list[float] = ()) -> list[Line]:
+    """One page's lines with their column edges set, in reading order (rule 2).
+
+    ``rights`` (:func:`right_edges`) give the right edge of a column with too few lines to show its own.
+    """
     edges: list[int] = []
     for edge in _edges(lines):
         # Lines starting a little right of an edge are indented paragraphs or quotations, not a column.
@@ -224,7 +234,9 @@ def columns(lines: list[Line], body: float) -> list[Line]:
             ends[line.col_left].append(line.x1)
     for line in lines:
         found = sorted(ends.get(line.col_left) or [line.x1])
-        line.col_right = max(found[int(0.9 * (len(found) - 1))], line.x1 if len(found) == 1 else 0.0)
+        line.col_right = found[int(0.9 * (len(found) - 1))]
+        if len(found) < 3:
+            line.col_right = min((r for r in rights if r >= found[-1] - 1), default=found[-1])
     return _reading_order(lines, edges)
 
 
@@ -395,24 +407,27 @@ def fix_ligatures(text: str) -> str:
 def join_lines(texts: list[str], words: Vocabulary) -> str:
     """One paragraph's lines as one string, broken words rejoined (rule 4)."""
     out = ""
+    soft = False
     for raw in texts:
-        text = clean(fix_ligatures(raw.replace("\u00ad\n", "\u00ad")))
+        raw = fix_ligatures(raw).strip()
+        text = clean(raw)
         if not text:
             continue
+        hyphen = out[-1:] in _HYPHENS and out[-2:-1].isalnum()
         if not out:
             out = text
-            continue
-        if out.endswith("\u00ad"):
-            out = out[:-1] + text
-        elif out[-1] in _HYPHENS and len(out) > 1 and out[-2].isalpha() and text[0].islower():
+        elif soft:  # a soft hyphen marks a break inside a word, by definition
+            out += text
+        elif hyphen and out[-2].isalpha() and text[0].islower():
             left = _WORD.findall(out[:-1])
             right = _WORD.findall(text)
             keep = bool(left and right) and words.keep_hyphen(left[-1].rsplit("-", 1)[-1], right[0].split("-")[0])
             out = (out if keep else out[:-1]) + text
-        elif out[-1] in _DASHES or (out[-1] in _HYPHENS and len(out) > 1 and out[-2].isalpha()):
-            out += text  # "Franco-/Prussian", "1914-/1918": the hyphen stays, with no space after it
+        elif hyphen or out[-1] in _DASHES:
+            out += text  # "Franco-/Prussian", "1914-/1918", "said—/and": the mark stays, with no space after it
         else:
             out += " " + text
+        soft = raw.endswith("\u00ad")
     return clean(out)
 
 
