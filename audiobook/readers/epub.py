@@ -24,7 +24,7 @@ from lxml import etree
 from audiobook.book import Book, Metadata
 from audiobook.errors import BadInputError
 from audiobook.readers.archive import SafeZip
-from audiobook.readers.structure import Entry, anchor_targets, assemble
+from audiobook.readers.structure import Entry, anchor_targets, assemble, matter_entries
 from audiobook.readers.xhtml import (
     EPUB_TYPE,
     UnsafeXMLError,
@@ -271,6 +271,7 @@ def _assemble(
     landmarks: dict[tuple[str, str], str],
     metadata: Metadata,
 ) -> Book:
+    toc = toc + matter_entries(toc, landmarks)
     targets = anchor_targets(toc)
     documents = {path: extract(_content_root(archive, path), targets.get(path, set())) for path, _ in spine}
     return assemble(archive.path, spine, documents, toc, metadata, landmarks)

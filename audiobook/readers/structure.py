@@ -65,6 +65,18 @@ class Entry:
         return nodes
 
 
+def matter_entries(toc: list[Entry], landmarks: dict[tuple[str, str], str]) -> list[Entry]:
+    """Entries for front or back matter that a landmark (or guide) points at inside a document but the
+    contents leave out, such as the table of contents that Calibre's MOBI output appends to the last
+    chapter: each becomes a chapter of its own, so that it can be skipped."""
+    listed = {(e.path, e.anchor) for top in toc for e in top.subtree()}
+    return [
+        Entry("", path, anchor)
+        for (path, anchor), kind in landmarks.items()
+        if anchor and (path, anchor) not in listed and matter.matter_reason("", matter.Evidence(landmark=kind))
+    ]
+
+
 def anchor_targets(toc: list[Entry]) -> dict[str, set[str]]:
     """The anchor ids the contents point at, per document: what extraction must report as it meets them."""
     targets: dict[str, set[str]] = {}
@@ -210,13 +222,21 @@ def _chapters_of(node: Entry) -> list[tuple[Entry, list[tuple[int, Para]]]]:
     return [(node, [p for n in subtree for p in n.paras])]
 
 
+def _same_words(a: str, b: str) -> bool:
+    return a.casefold().rstrip(".:") == b.casefold().rstrip(".:")
+
+
 def _chapter(
     node: Entry, paras: list[Para], metadata: Metadata, landmarks: dict[tuple[str, str], str]
 ) -> tuple[Chapter, matter.Evidence]:
     first_heading = next((p.text.rstrip(".") for p in paras if p.heading), "")
     title = node.title or first_heading or metadata.title
     texts = [p.text for p in paras]
-    if not paras[0].heading:
+    if paras[0].heading:
+        pass
+    elif _same_words(paras[0].text, title):  # a title set as a plain paragraph: spoken once, as a heading
+        texts[0] = as_sentence(texts[0])
+    else:
         texts.insert(0, as_sentence(title))
     types = frozenset().union(*(p.types for p in paras[:3]))
     landmark = landmarks.get((node.path, node.anchor), "")
