@@ -120,8 +120,11 @@ def _new_page(state: _State) -> None:
     if style.page_numbers:
         pdf.set_font("Serif", "", style.head + 1)
         text = style.page_numbers.format(n=number, total="{total}")
-        pdf.text((style.page[0] - pdf.get_string_width(text.replace("{total}", "000"))) / 2,
-                 style.page[1] - style.margin + 24, text)
+        pdf.text(
+            (style.page[0] - pdf.get_string_width(text.replace("{total}", "000"))) / 2,
+            style.page[1] - style.margin + 24,
+            text,
+        )
     if font[0]:
         pdf.set_font(*font)
 

@@ -59,9 +59,28 @@ def test_build_end_to_end(tmp_path, kind, test_model_dir):
     book = make(kind, tmp_path)
     last = len(json.loads(invoke("inspect", str(book), "--json").output)["chapters"]) - 1
     out = tmp_path / "small.wav"
-    result = invoke("-q", "build", str(book), "--job-dir", str(tmp_path / "job"), "--out", str(out),
-                    "--model", str(test_model_dir), "--format", "wav", "--no-loudnorm", "--device", "cpu",
-                    "--workers", "1", "--max-chunk-chars", "200", "--chapters", str(last))
+    result = invoke(
+        "-q",
+        "build",
+        str(book),
+        "--job-dir",
+        str(tmp_path / "job"),
+        "--out",
+        str(out),
+        "--model",
+        str(test_model_dir),
+        "--format",
+        "wav",
+        "--no-loudnorm",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--max-chunk-chars",
+        "200",
+        "--chapters",
+        str(last),
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "output.json").read_text())
     assert [c["title"] for c in meta["chapters"]] == ["Chapter Two"]

@@ -80,8 +80,11 @@ def epub(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "ch2.xhtml": xhtml(chapter("The Winter Without Oil", "No ship came that winter.", STORY)),
         "ch3.xhtml": xhtml(chapter("What the Boats Saw", "The boats saw the light.", STORY)),
     }
-    toc = [("The Lamp on the Point", "ch1.xhtml", []), ("The Winter Without Oil", "ch2.xhtml", []),
-           ("What the Boats Saw", "ch3.xhtml", [])]
+    toc = [
+        ("The Lamp on the Point", "ch1.xhtml", []),
+        ("The Winter Without Oil", "ch2.xhtml", []),
+        ("What the Boats Saw", "ch3.xhtml", []),
+    ]
     return make_epub(tmp_path_factory.mktemp("calibre") / "keeper.epub", docs, toc, title="The Keeper")
 
 

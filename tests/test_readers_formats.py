@@ -158,8 +158,11 @@ def test_fb2_sections_titles_metadata_and_cover(tmp_path, chapters):
     assert skipped == [(f"{AUTHOR}. {TITLE}", "title page"), ("Notes", "endnotes")]
     narrated = " ".join(p for c in book.chapters if not c.skipped for p in c.paragraphs)
     assert "Footnote text" not in narrated and "[1]" not in narrated
-    assert_words(book, chapters, "Notes " + " ".join(f"{n + 1} Footnote text number {n + 1} is never narrated."
-                                                     for n in range(len(chapters))))
+    assert_words(
+        book,
+        chapters,
+        "Notes " + " ".join(f"{n + 1} Footnote text number {n + 1} is never narrated." for n in range(len(chapters))),
+    )
 
 
 def test_fb2_parts_split_into_their_chapters(tmp_path, chapters):

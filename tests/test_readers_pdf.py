@@ -144,8 +144,15 @@ def test_running_heads_and_page_numbers_go_and_text_stays():
         head = "A Book Title" if n % 2 else f"The Chapter {n // 4 + 1}"
         foot = ["12", "xiii", "- 14 -", "Page 15", "Page 16 of 20", "17", "18", "19"][n]
         first, last = f"It was the {WORDS[n]} day.", f"Nothing happened on day {WORDS[n]}."
-        pages.append([line(n, head, 580, 8), line(n, first, 540), line(n, "A middle line.", 300),
-                      line(n, last, 80), line(n, foot, 40, 9)])
+        pages.append(
+            [
+                line(n, head, 580, 8),
+                line(n, first, 540),
+                line(n, "A middle line.", 300),
+                line(n, last, 80),
+                line(n, foot, 40, 9),
+            ]
+        )
     pages[5].insert(1, line(5, "Chapter 6", 560, 16))  # a heading at a page top stays
     kept = remove_running_heads(pages, 10.0)
     assert [ln.text for ln in kept[0]] == ["It was the first day.", "A middle line.", "Nothing happened on day first."]

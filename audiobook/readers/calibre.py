@@ -81,7 +81,8 @@ def find_ebook_convert(path: Path) -> str:
     found = shutil.which("ebook-convert") or (_MACOS_BUNDLE if os.access(_MACOS_BUNDLE, os.X_OK) else None)
     if found is None:
         raise BadInputError(
-            path, f"reading {path.suffix.lower()} files needs Calibre's ebook-convert, which is not installed: "
+            path,
+            f"reading {path.suffix.lower()} files needs Calibre's ebook-convert, which is not installed: "
             + _INSTALL_HINT,
         )
     return found

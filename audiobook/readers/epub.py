@@ -54,8 +54,6 @@ class _Item:
     properties: str = ""
 
 
-
-
 def read_epub(path: Path) -> Book:
     """Read an EPUB 2 or 3 file; raises BadInputError for anything that is not a readable, DRM-free EPUB."""
     archive = SafeZip(path, "EPUB")

@@ -370,7 +370,8 @@ def chapter_starts(paras: list[Paragraph]) -> list[int]:
     marked = [
         i
         for i, p in enumerate(paras)
-        if len(p.text) <= 100 and (p.heading or (len(p.lines) == 1 and len(p.text.split()) <= 8))
+        if len(p.text) <= 100
+        and (p.heading or (len(p.lines) == 1 and len(p.text.split()) <= 8))
         and chapter_line(p.text)
     ]
     if len(marked) >= 2:
@@ -382,9 +383,7 @@ def chapter_starts(paras: list[Paragraph]) -> list[int]:
     return [i for i, p in enumerate(paras) if 0 < p.heading <= level]
 
 
-def _by_headings(
-    paras: list[Paragraph], title: str
-) -> tuple[list[tuple[str, bool]], dict[str, Document], list[Entry]]:
+def _by_headings(paras: list[Paragraph], title: str) -> tuple[list[tuple[str, bool]], dict[str, Document], list[Entry]]:
     name = "page 1"
     starts = chapter_starts(paras)
     events: list[Para | Anchor] = []

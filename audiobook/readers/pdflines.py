@@ -172,9 +172,13 @@ def remove_running_heads(pages: list[list[Line]], body: float, titles: Iterable[
             if line.size > body * HEADING_RATIO:
                 continue
             text = clean(line.text)
-            if _is_page_number(text) or _key(text) in known or (
-                _repeats(keys[_key(text)], number, least)
-                and (not chapter_line(text) or _repeats(exact[text], number, 2))
+            if (
+                _is_page_number(text)
+                or _key(text) in known
+                or (
+                    _repeats(keys[_key(text)], number, least)
+                    and (not chapter_line(text) or _repeats(exact[text], number, 2))
+                )
             ):
                 drop.add(id(line))
         out.append([ln for ln in lines if id(ln) not in drop])
@@ -343,8 +347,10 @@ def _mark_headings(paras: list[Paragraph], body: float) -> None:
     styled = []
     for para in paras:
         size = max(ln.size for ln in para.lines)
-        is_heading = len(para.lines) <= 3 and len(para.text) <= 150 and (
-            size > body * HEADING_RATIO or (all(ln.bold for ln in para.lines) and para.text[-1:] not in ".,;")
+        is_heading = (
+            len(para.lines) <= 3
+            and len(para.text) <= 150
+            and (size > body * HEADING_RATIO or (all(ln.bold for ln in para.lines) and para.text[-1:] not in ".,;"))
         )
         if is_heading:
             styled.append((para, round(size * 2) / 2))
@@ -393,8 +399,19 @@ def _lexicon() -> frozenset[str]:
 def _known(word: str, lexicon: frozenset[str]) -> bool:
     if word in lexicon:
         return True
-    for suffix, replacement in (("s", ""), ("es", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"),
-                                ("ly", ""), ("er", ""), ("est", ""), ("ies", "y"), ("ied", "y")):
+    for suffix, replacement in (
+        ("s", ""),
+        ("es", ""),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ly", ""),
+        ("er", ""),
+        ("est", ""),
+        ("ies", "y"),
+        ("ied", "y"),
+    ):
         if word.endswith(suffix) and len(word) > len(suffix) + 2 and word[: -len(suffix)] + replacement in lexicon:
             return True
     return False
