@@ -230,5 +230,11 @@ def test_page_limit(small_pdf, monkeypatch):
     assert reason_for(small_pdf) == "refused: the PDF has more than 2 pages"
 
 
+def test_a_content_stream_that_inflates_too_far_is_refused(small_pdf, monkeypatch):
+    monkeypatch.setattr(pdf, "MAX_STREAM_BYTES", 200)
+    reason = reason_for(small_pdf)
+    assert reason.startswith("refused: page ") and "content would inflate past" in reason
+
+
 def test_words_counts_fold_quotes_and_ligatures():
     assert words("“Don’t” ﬁnd") == Counter({"don't": 1, "find": 1})

@@ -37,7 +37,6 @@ from audiobook.readers.xhtml import (
     Document,
     UnsafeXMLError,
     as_sentence,
-    check_no_entities,
     clean,
     extract,
     localname,
@@ -118,7 +117,6 @@ def _parse(path: Path, data: bytes) -> etree._Element:
         raise BadInputError(path, str(e)) from e
     except etree.XMLSyntaxError as e:
         log.warning("%s is not well-formed XML (%s); reading it leniently", path, e)
-    check_no_entities(data)
     parser = etree.XMLParser(
         recover=True, resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True
     )

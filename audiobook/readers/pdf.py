@@ -54,6 +54,7 @@ MIN_CHARS_PER_PAGE = 15
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 _FILE_TITLE = re.compile(r"^(microsoft (word|powerpoint) - )|\.(docx?|pdf|tex|indd|odt|rtf|txt)$", re.IGNORECASE)
 _SUPERSCRIPT_MARKS = set("0123456789*†‡§")
+_UNMAPPED = re.compile(r"\(cid:\d+\)")
 
 
 @dataclass
@@ -73,6 +74,9 @@ def read_pdf(path: Path) -> Book:
         targets = _outline(document, pages, path)
         raw = [_page_lines(path, page, number) for number, page in enumerate(_interpret(path, pages))]
     _check_text_layer(path, raw)
+    for lines in raw:
+        for line in lines:  # a glyph no font maps to a letter cannot be spoken
+            line.text = _UNMAPPED.sub("", line.text)
     raw = [pdflines.rejoin_split_lines(lines) for lines in raw]
     body = pdflines.body_size(line for lines in raw for line in lines)
     titles = [metadata.title, *(t.title for t in targets), *pdflines.heading_texts(raw, body)]
@@ -212,7 +216,7 @@ def _superscript(char: Any, size: float, baseline: float) -> bool:
 def _check_text_layer(path: Path, pages: list[list[Line]]) -> None:
     text = "".join(line.text for lines in pages for line in lines)
     chars = sum(1 for ch in text if not ch.isspace())
-    unmapped = len(re.findall(r"\(cid:\d+\)", text))
+    unmapped = len(_UNMAPPED.findall(text))
     if chars < MIN_CHARS_PER_PAGE * len(pages) or unmapped * 8 > chars:
         kind = "no text layer" if unmapped * 8 <= chars else "no usable text layer (its fonts map no letters)"
         raise BadInputError(
@@ -263,7 +267,7 @@ def _outline(document: Any, pages: list[Any], path: Path) -> list[_Target]:
                 targets.append(_Target(level, clean(title), *target))
     except PDFNoOutlines:
         return []
-    except (RecursionError, Exception) as e:  # a damaged or cyclic outline: fall back to headings
+    except Exception as e:  # a damaged or cyclic outline: fall back to headings
         log.warning("%s: the outline cannot be read (%s); finding chapters from headings", path, e)
         return []
     return targets
