@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -103,6 +106,26 @@ def test_corpus_books_typeset_as_pdfs(tmp_path, name: str, outline: bool):
     title, author, chapters = corpus(name)
     book = read_book(typeset(tmp_path / f"{name}.pdf", title, author, chapters, Style(outline=outline)))
     assert_reads_back(book, title, author, chapters)
+
+
+@pytest.mark.skipif(shutil.which("ebook-convert") is None, reason="Calibre not installed (apt install calibre)")
+def test_a_pdf_from_another_typesetter(tmp_path):
+    """Calibre's PDF output (Chromium's layout, its own running heads and page numbers): a typesetter
+    these rules were not written against."""
+    epub, out = CORPUS / "alice-gutenberg.epub", tmp_path / "alice.pdf"
+    if not epub.exists():
+        pytest.skip(f"corpus book {epub} not present")
+    header = '<p style="text-align:center; font-size:8pt">_TITLE_ — _SECTION_</p>'
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox")
+    command = ["ebook-convert", str(epub), str(out), "--pdf-page-numbers", "--pdf-header-template", header]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    source, book = read_book(epub), read_book(out)
+    chapters = [c.title for c in source.chapters if not c.skipped]
+    assert [c.title for c in book.chapters if c.title.startswith("CHAPTER")] == chapters
+    recall, extra = coverage(book_words(source), book_words(book))
+    assert recall >= 0.99 and extra <= 0.005, (recall, extra)
+    numbers = Counter({w: n for w, n in book_words(book).items() if w.isdigit()})
+    assert sum((numbers - book_words(source)).values()) <= 2, numbers - book_words(source)  # of 70 page numbers
 
 
 def vocabulary(text: str = "") -> Vocabulary:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -79,7 +79,11 @@ def read_pdf(path: Path) -> Book:
             line.text = _UNMAPPED.sub("", line.text)
     raw = [pdflines.rejoin_split_lines(lines) for lines in raw]
     body = pdflines.body_size(line for lines in raw for line in lines)
-    titles = [metadata.title, *(t.title for t in targets), *pdflines.heading_texts(raw, body)]
+    titles: dict[str, set[int]] = defaultdict(set)
+    for text in [metadata.title, *pdflines.heading_texts(raw, body)]:
+        titles[text] |= set()
+    for target in targets:
+        titles[target.title].add(target.page)
     kept = pdflines.remove_running_heads(raw, body, titles)
     rights = pdflines.right_edges(kept, body)
     kept = [pdflines.columns(lines, body, rights) for lines in kept]

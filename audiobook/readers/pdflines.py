@@ -40,7 +40,7 @@ import logging
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -145,13 +145,19 @@ def _edges(lines: list[Line]) -> list[int]:
     return sorted(x for x, n in starts.items() if n >= least) or [round(min(ln.x0 for ln in lines))]
 
 
-def remove_running_heads(pages: list[list[Line]], body: float, titles: Iterable[str] = ()) -> list[list[Line]]:
+def remove_running_heads(
+    pages: list[list[Line]], body: float, titles: Mapping[str, set[int]] | None = None
+) -> list[list[Line]]:
     """The pages without their running heads, running feet and page numbers (rule 1).
 
-    ``titles`` (the book's and its chapters') are running heads wherever they stand alone at the top or
-    bottom of a page in body-sized type, even on the only page a short chapter continues onto.
+    ``titles`` (the book's and its chapters', each with the pages its chapter opens on) are running heads
+    wherever they stand alone at the top or bottom of a page in body-sized type, even on the only page a
+    short chapter continues onto, but not on the page where their chapter opens.
     """
-    known = {_key(t) for t in titles if t}
+    known: dict[str, set[int]] = defaultdict(set)
+    for title, opens in (titles or {}).items():
+        if title:
+            known[_key(title)] |= opens
     candidates: list[list[Line]] = []
     keys: dict[str, list[int]] = defaultdict(list)
     for number, lines in enumerate(pages):
@@ -172,9 +178,10 @@ def remove_running_heads(pages: list[list[Line]], body: float, titles: Iterable[
             if line.size > body * HEADING_RATIO:
                 continue
             text = clean(line.text)
+            key = _key(text)
             if (
                 _is_page_number(text)
-                or _key(text) in known
+                or (key in known and number not in known[key])
                 or (
                     _repeats(keys[_key(text)], number, least)
                     and (not chapter_line(text) or _repeats(exact[text], number, 2))
