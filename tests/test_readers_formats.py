@@ -96,6 +96,23 @@ def test_docx_heading_styles_make_the_chapters(tmp_path, chapters):
     assert_words(book, chapters, "Breed Eggs a week Leghorn Six or so")
 
 
+def test_docx_chapters_at_heading_2_under_one_heading_1(tmp_path, chapters):
+    from docx import Document
+
+    document = Document()
+    document.add_paragraph(TITLE, style="Title")
+    document.add_heading("The Whole Story", level=1)
+    for heading, paragraphs in chapters[:3]:
+        document.add_heading(heading, level=2)
+        for text in paragraphs:
+            document.add_paragraph(text)
+    path = tmp_path / "h2.docx"
+    document.save(str(path))
+    book = read_book(path)
+    assert [c.title for c in book.chapters] == [TITLE, "The Whole Story", *(t for t, _ in chapters[:3])]
+    assert book.chapters[0].paragraphs == [f"{TITLE}."]
+
+
 def test_docx_footnote_references_are_dropped(tmp_path):
     from docx import Document
     from docx.oxml.ns import qn

@@ -1,10 +1,10 @@
 """Word documents (``.docx``) -> :class:`~audiobook.book.Book`, with python-docx.
 
-* **Chapters** come from heading styles: ``Title`` and ``Heading 1`` are level 1, ``Heading N`` level N, and
-  so is a custom style based on one of them or a paragraph with an outline level. The structure rules of
-  :mod:`audiobook.readers.structure` then pick the chapter level as for an EPUB without contents: the
-  shallowest of levels 1-3 that occurs at least twice. Text before the first heading is a chapter of its
-  own (a short one is a title page, skipped). A Word table of contents (``TOC`` styles) is skipped.
+* **Chapters** come from heading styles: ``Heading N`` is level N, and so is a custom style based on one
+  or a paragraph with an outline level. The structure rules of :mod:`audiobook.readers.structure` then
+  pick the chapter level as for an EPUB without contents: the shallowest of levels 1-3 that occurs at
+  least twice. Text before the first heading, the ``Title`` paragraph with it, is a chapter of its own
+  (a short one is a title page, skipped). A Word table of contents (``TOC`` styles) is skipped.
 * **Text**: paragraphs as Word has them; tabs and line breaks are spaces, non-breaking hyphens hyphens,
   soft hyphens nothing; deleted tracked changes and field codes are left out. Footnote and endnote
   references are dropped (the notes themselves are not narrated, like an EPUB's endnotes). Text boxes are
@@ -117,10 +117,13 @@ class _Styles:
             if match:
                 return int(match.group(1))
             if name.lower() == "title":
-                return 1
+                return 0  # the document's title: its title page, never the level that chapters are cut at
             if s in self.outline and self.outline[s] <= 9:
                 return self.outline[s]
         return 0
+
+    def is_title(self, sid: str) -> bool:
+        return any(self.names.get(s, s).lower() == "title" for s in self.chain(sid))
 
     def is_toc(self, sid: str) -> bool:
         return any(_TOC_STYLE.match(self.names.get(s, s)) for s in self.chain(sid))
@@ -154,7 +157,7 @@ def _paragraph(p: etree._Element, styles: _Styles):
             level = int(own_level.get(f"{_W}val")) + 1
         types = frozenset({"toc"}) if styles.is_toc(sid) else frozenset()
         heading = min(level, 6)
-        yield Para(as_sentence(text) if heading else text, heading, types)
+        yield Para(as_sentence(text) if heading or styles.is_title(sid) else text, heading, types)
     for box in boxes:
         yield from _body_paras(box, styles)
 
