@@ -74,21 +74,7 @@ def read_pdf(path: Path) -> Book:
         targets = _outline(document, pages, path)
         raw = [_page_lines(path, page, number) for number, page in enumerate(_interpret(path, pages))]
     _check_text_layer(path, raw)
-    for lines in raw:
-        for line in lines:  # a glyph no font maps to a letter cannot be spoken
-            line.text = _UNMAPPED.sub("", line.text)
-    raw = [pdflines.rejoin_split_lines(lines) for lines in raw]
-    body = pdflines.body_size(line for lines in raw for line in lines)
-    titles: dict[str, set[int]] = defaultdict(set)
-    for text in [metadata.title, *pdflines.heading_texts(raw, body)]:
-        titles[text] |= set()
-    for target in targets:
-        titles[target.title].add(target.page)
-    kept = pdflines.remove_running_heads(raw, body, titles)
-    rights = pdflines.right_edges(kept, body)
-    kept = [pdflines.columns(lines, body, rights) for lines in kept]
-    vocabulary = pdflines.Vocabulary(line.text for lines in kept for line in lines)
-    paras = pdflines.merge_heading_runs(pdflines.paragraphs(kept, body, vocabulary))
+    paras = _paragraphs(raw, metadata.title, targets)
     if not paras:
         raise BadInputError(path, "the PDF contains no readable text")
     if len(targets) >= 2:
@@ -99,6 +85,25 @@ def read_pdf(path: Path) -> Book:
     for chapter in book.chapters:
         chapter.source = chapter.source.rsplit("#", 1)[-1]
     return book
+
+
+def _paragraphs(raw: list[list[Line]], title: str, targets: list[_Target]) -> list[Paragraph]:
+    """The pages' lines with the typesetting undone (:mod:`audiobook.readers.pdflines`, in rule order)."""
+    for lines in raw:
+        for line in lines:  # a glyph that no font maps to a letter cannot be spoken
+            line.text = _UNMAPPED.sub("", line.text)
+    raw = [pdflines.rejoin_split_lines(lines) for lines in raw]
+    body = pdflines.body_size(line for lines in raw for line in lines)
+    titles: dict[str, set[int]] = defaultdict(set)
+    for text in [title, *pdflines.heading_texts(raw, body)]:
+        titles.setdefault(text, set())
+    for target in targets:  # a chapter's title on its own opening page is its heading
+        titles[target.title].add(target.page)
+    kept = pdflines.remove_running_heads(raw, body, titles)
+    rights = pdflines.right_edges(kept, body)
+    kept = [pdflines.columns(lines, body, rights) for lines in kept]
+    vocabulary = pdflines.Vocabulary(line.text for lines in kept for line in lines)
+    return pdflines.merge_heading_runs(pdflines.paragraphs(kept, body, vocabulary))
 
 
 def _check_file(path: Path) -> None:

@@ -5,19 +5,24 @@ they mean. The rules, in the order they run:
 
 1. **Running heads and page numbers.** Only the two top and two bottom lines of a page are candidates, and
    a candidate no larger than the body text is removed when it is a page number (``12``, ``xii``,
-   ``- 12 -``, ``Page 3``, ``Page 3 of 20``) or when its text, digits ignored, is also a candidate on another
-   page at most :data:`RUNNING_WINDOW` pages away and on at least three pages in all (two in a document of
-   four pages or fewer): running heads alternate between the book's title and the chapter's, and carry page
-   numbers. A line like "Chapter 3" only goes when it repeats exactly, so short chapters keep their
-   headings.
-2. **Columns.** A page's left edges are the x positions at which several lines start; each line belongs
-   to the nearest edge at or left of it, and the column's right edge is its widest line. The reading order
-   of the lines (columns left to right) comes from pdfminer's layout analysis.
-3. **Paragraphs** start at a line that is indented (more than 0.6 em in from its column's edge), a line
-   after a short line that ends a sentence, a vertical gap of more than 1.45 times the body's line pitch,
-   or a change of type size; a paragraph goes on across a page or column break unless the next line is
-   indented or the last line was short. So a book set with first-line indents or with spaced paragraphs
-   both come out as paragraphs, not one paragraph per line.
+   ``- 12 -``, ``Page 3``, ``Page 3 of 20``), when it is the book's title or a chapter's (except on the
+   page where that chapter opens: there it is the heading), or when its text, digits ignored, is also a
+   candidate on another page at most :data:`RUNNING_WINDOW` pages away and on at least three pages in all
+   (two in a document of four pages or fewer): running heads alternate between the book's title and the
+   chapter's, and carry page numbers. A line like "Chapter 3" only goes when it repeats exactly, so short
+   chapters keep their headings. A piece of a line that pdfminer split at a wide justified gap is first
+   put back (:func:`rejoin_split_lines`).
+2. **Columns.** A page's column edges are the x positions at which three or more lines start (an edge
+   less than 4 em right of another is an indent, not a column); each line belongs to the nearest edge at
+   or left of it, and the column's right edge is where most of its lines end. Lines are read top to
+   bottom, column by column, in bands cut by lines that cross a column boundary (a heading over both).
+3. **Paragraphs** start at a change of type size; at a line indented more than 0.6 em from the line above
+   (a first-line indent, a quotation), or back out to the margin from a quotation's second line on; at a
+   second line in a row at the document's usual paragraph indent (one-line paragraphs of dialogue); after
+   a short line that ends a sentence; and at a vertical gap over 1.45 times the body's line pitch. Across
+   a page or column break a paragraph goes on unless the new line is indented from its column's edge or
+   the last one was short. So books set with first-line indents and books with spaced paragraphs both
+   come out as paragraphs, not one paragraph per line.
 4. **Words broken at line ends.** A soft hyphen always joins. A hyphen after a letter, before a line that
    starts with a lowercase letter, joins the two halves unless the hyphenated form is the usual one: it
    occurs (mid-line) in the document more often than the joined form, or, when the document never uses
