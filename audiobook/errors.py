@@ -42,3 +42,7 @@ class FFmpegError(AudiobookError):
 class RunStopped(AudiobookError):
     """The run stopped for a reason outside the book (a full disk, a lost GPU): finished chunks are kept, and
     `audiobook resume` carries on once the cause is fixed."""
+
+
+class LexiconError(AudiobookError):
+    """A pronunciation lexicon that cannot be read: ``file:line: reason``."""
