@@ -44,6 +44,7 @@ _DATE_DAY_MONTH = re.compile(rf"(?<![\w.,])(?P<day>\d{{1,2}})(?:st|nd|rd|th)? (?
 _CLOCK = re.compile(rf"(?<![\d:.,])(?P<h>[01]?\d|2[0-3])(?::|\.(?=[0-5]\d{_AM_PM}))(?P<m>[0-5]\d)(?![\d:])")
 _AM_PM_AT_END = re.compile(r"(?<![\w.])(?:([ap])\.m\.|([AP])\.M\.)")
 _RANGE = re.compile(rf"(?<![\w.,/:–$£€-])(?P<a>{_NUMBER})(?P<dash> ?[–-] ?)(?P<b>{_NUMBER})(?![\d–-]|[.,:/]\d)")
+_INCHES = re.compile(r"(?<=\d) ?(?:ft\.?|feet|foot) (?P<n>\d+) ?(?P<unit>in\.?)(?!\w)")
 _FRACTION = re.compile(r"(?<![\w/.,])(?:(?P<whole>\d{1,3}) )?(?P<n>\d{1,2})/(?P<d>\d{1,3})(?![\w/]|[.,]\d)")
 _VULGAR_FRACTION = re.compile(rf"(?P<whole>\d+)?(?P<frac>[{_VULGAR}])")
 _NUMBER_SIGN = re.compile(r"#(?= ?\d)( ?)")
@@ -191,6 +192,16 @@ def units(text: str) -> Iterator[Edit]:
             yield Edit(match.end("num") - 4, match.end("num"), cardinal(int(digits)), "unit")
 
 
+def inches(text: str) -> Iterator[Edit]:
+    """6 ft 2 in -> 6 ft 2 inches: "in" is an inch only after feet (elsewhere it is the word "in")."""
+    for match in _INCHES.finditer(text):
+        unit = match.group("unit")
+        spoken = " inch" if match.group("n") == "1" else " inches"
+        if unit.endswith(".") and context.sentence_ends_after(text, match.end("unit")):
+            spoken += "."
+        yield Edit(match.end("n"), match.end("unit"), spoken, "unit")
+
+
 def abbreviations(text: str) -> Iterator[Edit]:
     """The abbreviations table, each read as its neighbours say (St. Saint or Street, c. circa before a year)."""
     table = tables().abbreviations
@@ -256,7 +267,7 @@ def punctuation(text: str) -> Iterator[Edit]:
 
 RULES: tuple[Rule, ...] = (
     world_war, old_money, money_magnitude, money_range, dates, clock_times, am_pm_sentence_end, ranges,
-    fractions, number_sign, units, abbreviations, roman_numerals, capitals, punctuation,
+    fractions, number_sign, units, inches, abbreviations, roman_numerals, capitals, punctuation,
 )
 """In priority order: a span claimed by an earlier rule is not offered to a later one."""
 
