@@ -23,7 +23,8 @@ from .tables import tables
 Rule = Callable[[str], Iterator[Edit]]
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
-_MONTHS = ("January February March April May June July August September October November December".split())
+# Patterns that could start anywhere open with a lookahead for the one character they need: a cheap first
+# test at each position keeps a whole book at about a second.
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
           r"Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
 _AM_PM = r"\s?(?:[ap]\.m\.|[AP]\.M\.|[ap]m\b|[AP]M\b)"
@@ -32,21 +33,21 @@ _VULGAR = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
 
 _WORLD_WAR = re.compile(r"\bWorld War (II|I)\b|\bW\.?W\.? ?(II|I|2|1)\b")
 _OLD_MONEY = re.compile(
-    rf"(?<![\w.])(?:£\s?(?P<l>{_NUMBER})\s+)?(?P<s>\d{{1,2}})s\.?\s+(?P<d>\d{{1,2}})?(?P<h>½)?d\.?(?!\w)"
+    rf"(?=[£\d½])(?<![\w.])(?:£\s?(?P<l>{_NUMBER})\s+)?(?P<s>\d{{1,2}})s\.?\s+(?P<d>\d{{1,2}})?(?P<h>½)?d\.?(?!\w)"
     rf"|£\s?(?P<l2>{_NUMBER})\s+(?P<s2>\d{{1,2}})s\.?(?!\w)"
     r"|(?<![\w.£])(?P<d3>\d{1,2})?(?P<h3>½)?d\.(?!\w)"
     r"|(?<![\w.£])(?P<s4>1\d|[1-9])s\.(?!\w)"  # 1s. to 19s.: the twenties and thirties are never "20s."
 )
 _MONEY_MAGNITUDE = re.compile(r"(?<=[$£€])(?:\d+(?:\.\d+)?)(?P<mag> ?(?:bn|k|m|b|K|M))(?![\w'’])")
 _MONEY_RANGE = re.compile(rf"(?P<cur>[$£€])(?P<a>{_NUMBER}) ?[–-] ?(?P=cur)?(?P<b>{_NUMBER})(?![\d.,]\d|\w)")
-_DATE_MONTH_DAY = re.compile(rf"\b(?P<month>{_MONTH}) (?P<day>\d{{1,2}})\b(?![:\d]|,\d|\.\d)")
+_DATE_MONTH_DAY = re.compile(rf"\b(?=[ADFJMNOS])(?P<month>{_MONTH}) (?P<day>\d{{1,2}})\b(?![:\d]|,\d|\.\d)")
 _DATE_DAY_MONTH = re.compile(rf"(?<![\w.,])(?P<day>\d{{1,2}})(?:st|nd|rd|th)? (?P<month>{_MONTH})(?!\w)")
 _CLOCK = re.compile(rf"(?<![\d:.,])(?P<h>[01]?\d|2[0-3])(?::|\.(?=[0-5]\d{_AM_PM}))(?P<m>[0-5]\d)(?![\d:])")
 _AM_PM_AT_END = re.compile(r"(?<![\w.])(?:([ap])\.m\.|([AP])\.M\.)")
 _RANGE = re.compile(rf"(?<![\w.,/:–$£€-])(?P<a>{_NUMBER})(?P<dash> ?[–-] ?)(?P<b>{_NUMBER})(?![\d–-]|[.,:/]\d)")
 _INCHES = re.compile(r"(?<=\d) ?(?:ft\.?|feet|foot) (?P<n>\d+) ?(?P<unit>in\.?)(?!\w)")
-_FRACTION = re.compile(r"(?<![\w/.,])(?:(?P<whole>\d{1,3}) )?(?P<n>\d{1,2})/(?P<d>\d{1,3})(?![\w/]|[.,]\d)")
-_VULGAR_FRACTION = re.compile(rf"(?P<whole>\d+)?(?P<frac>[{_VULGAR}])")
+_FRACTION = re.compile(r"(?=\d)(?<![\w/.,])(?:(?P<whole>\d{1,3}) )?(?P<n>\d{1,2})/(?P<d>\d{1,3})(?![\w/]|[.,]\d)")
+_VULGAR_FRACTION = re.compile(rf"(?=[\d{_VULGAR}])(?P<whole>\d+)?(?P<frac>[{_VULGAR}])")
 _NUMBER_SIGN = re.compile(r"#(?= ?\d)( ?)")
 _ROMAN = re.compile(r"(?<![\w'’.])(?:[IVXLCDM]+|[ivxlcdm]+)(?!\w|-(?![IVXLCDMivxlcdm]+\b)|\.\w)")
 _DASH = re.compile(r"—|(?<![-–—])--(?![-–—])")
