@@ -420,18 +420,36 @@ LEXICON_FILE = click.Path(dir_okay=False, path_type=Path)
 @cli.command()
 @click.argument("text")
 @click.option("--lang", default="a", show_default=True, help="Kokoro language code (a, b, e, f, h, i, j, p, z).")
-@click.option("--lexicon", "lexicon_path", type=LEXICON_FILE,
-              help="A pronunciation lexicon, laid over your own (~/.config/audiobook/lexicon.txt).")
+@click.option(
+    "--lexicon",
+    "lexicon_path",
+    type=LEXICON_FILE,
+    help="A pronunciation lexicon, laid over your own (~/.config/audiobook/lexicon.txt).",
+)
 @click.option("--json", "as_json", is_flag=True, help='One JSON object: {"input", "spoken", "phonemes"}.')
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also speak it into this WAV file.")
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Also speak it into this WAV file."
+)
 @click.option("--voice", help="Voice for --out [the language's default].")
 @click.option("--model", help="Model for --out: HF repo id, local directory, .onnx file, or 'bundled'.")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-              help="Backend for --out.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "torch", "onnx"]),
+    default="auto",
+    show_default=True,
+    help="Backend for --out.",
+)
 @_user_errors
-def pronounce(text: str, lang: str, lexicon_path: Path | None, as_json: bool, out_path: Path | None,
-              voice: str | None, model: str | None, backend: str) -> None:
+def pronounce(
+    text: str,
+    lang: str,
+    lexicon_path: Path | None,
+    as_json: bool,
+    out_path: Path | None,
+    voice: str | None,
+    model: str | None,
+    backend: str,
+) -> None:
     """Show what the model will receive for TEXT: the text as it is spoken, and its exact phonemes.
 
     Numerals, abbreviations, units and the like are made narration-ready first, and your lexicon applied,
@@ -448,8 +466,9 @@ def pronounce(text: str, lang: str, lexicon_path: Path | None, as_json: bool, ou
 
     prepared = prepare(text, lang, load_lexicons(lexicon_path))
     if as_json:
-        click.echo(json.dumps({"input": text, "spoken": prepared.spoken, "phonemes": prepared.phonemes},
-                              ensure_ascii=False))
+        click.echo(
+            json.dumps({"input": text, "spoken": prepared.spoken, "phonemes": prepared.phonemes}, ensure_ascii=False)
+        )
     else:
         click.echo(f"input:    {text}\nspoken:   {prepared.spoken}")
         click.echo("phonemes: " + "\n          ".join(prepared.paragraphs))
@@ -467,15 +486,18 @@ def pronounce(text: str, lang: str, lexicon_path: Path | None, as_json: bool, ou
 @cli.command()
 @click.argument("book", type=BOOK)
 @click.option("--lang", help="Kokoro language code, a or b [from the book].")
-@click.option("--lexicon", "lexicon_path", type=LEXICON_FILE,
-              help="A pronunciation lexicon: the words it covers are not listed.")
-@click.option("--chapters", "chapter_spec", default="all", show_default=True,
-              help="Chapters to read, as `inspect` numbers them.")
+@click.option(
+    "--lexicon", "lexicon_path", type=LEXICON_FILE, help="A pronunciation lexicon: the words it covers are not listed."
+)
+@click.option(
+    "--chapters", "chapter_spec", default="all", show_default=True, help="Chapters to read, as `inspect` numbers them."
+)
 @click.option("--limit", type=click.IntRange(1, None), help="Show only the N most frequent words.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_user_errors
-def words(book: Path, lang: str | None, lexicon_path: Path | None, chapter_spec: str, limit: int | None,
-          as_json: bool) -> None:
+def words(
+    book: Path, lang: str | None, lexicon_path: Path | None, chapter_spec: str, limit: int | None, as_json: bool
+) -> None:
     """List the book's words that are not in the G2P lexicon, most frequent first, with the phonemes espeak
     will give them. Most mispronounced names are here: fix them in a lexicon before a long synthesis.
 
@@ -496,8 +518,13 @@ def words(book: Path, lang: str | None, lexicon_path: Path | None, chapter_spec:
     found = book_unknown_words(parsed, select_chapters(parsed, chapter_spec), code, load_lexicons(lexicon_path))
     shown = found[:limit] if limit else found
     if as_json:
-        click.echo(json.dumps({"book": str(book), "lang": code, "unknown": len(found),
-                               "words": [w.to_dict() for w in shown]}, ensure_ascii=False, indent=1))
+        click.echo(
+            json.dumps(
+                {"book": str(book), "lang": code, "unknown": len(found), "words": [w.to_dict() for w in shown]},
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return
     click.echo(f"{len(found)} words outside the G2P lexicon (espeak-ng reads them):")
     for word in shown:

@@ -50,9 +50,27 @@ ENGLISH_PHONEMES = frozenset("AIOQTWYabdfhijklmnpstuvwzæðŋɑɒɔəɛɜɡɪɹ�
 on; ``T`` is misaki's flap."""
 
 _IPA_HINTS = {
-    "eɪ": "A", "aɪ": "I", "oʊ": "O", "əʊ": "Q", "aʊ": "W", "ɔɪ": "Y", "dʒ": "ʤ", "tʃ": "ʧ", "g": "ɡ",
-    "r": "ɹ", "ɚ": "əɹ", "ɝ": "ɜɹ", "'": "ˈ", "e": "ɛ (or A)", "o": "O (or ɔ)", "x": "k", "ɐ": "ə", "y": "j",
-    "c": "k", "ɫ": "l", ":": "ː",
+    "eɪ": "A",
+    "aɪ": "I",
+    "oʊ": "O",
+    "əʊ": "Q",
+    "aʊ": "W",
+    "ɔɪ": "Y",
+    "dʒ": "ʤ",
+    "tʃ": "ʧ",
+    "g": "ɡ",
+    "r": "ɹ",
+    "ɚ": "əɹ",
+    "ɝ": "ɜɹ",
+    "'": "ˈ",
+    "e": "ɛ (or A)",
+    "o": "O (or ɔ)",
+    "x": "k",
+    "ɐ": "ə",
+    "y": "j",
+    "c": "k",
+    "ɫ": "l",
+    ":": "ː",
 }
 _SIBILANTS = frozenset("szʃʒʧʤ")
 _VOICELESS = frozenset("ptkfθ")
@@ -76,8 +94,7 @@ class Entry:
 
     def matches(self, found: str) -> bool:
         """Whether the text ``found`` (whitespace normalised) is this entry under the case rules."""
-        return found.lower() == self.written.lower() if self.any_case else found in (self.written,
-                                                                                       self.written.upper())
+        return found.lower() == self.written.lower() if self.any_case else found in (self.written, self.written.upper())
 
     def line(self) -> str:
         """The entry as a lexicon line, whatever the file's spacing was."""
@@ -247,8 +264,10 @@ def _check_phonemes(phonemes: str, where: str) -> str:
         char = unknown[0]
         pair = next((p for p in _IPA_HINTS if len(p) > 1 and char in p and p in phonemes), char)
         hint = f"; write {_IPA_HINTS[pair]}" if pair in _IPA_HINTS else ""
-        raise LexiconError(f"{where}: {pair!r} is not in Kokoro's English phonemes{hint} "
-                           f"(`audiobook pronounce WORD` shows how words are written)")
+        raise LexiconError(
+            f"{where}: {pair!r} is not in Kokoro's English phonemes{hint} "
+            f"(`audiobook pronounce WORD` shows how words are written)"
+        )
     return phonemes
 
 

@@ -66,8 +66,9 @@ def unknown_words(texts: Iterable[str], lang: str = "a", lexicon: Lexicon | None
     """
     code = lang_code_for(lang)
     if code not in ("a", "b"):
-        raise AudiobookError(f"`words` lists words outside misaki's English lexicon; language {lang!r} "
-                             "is read by espeak-ng throughout")
+        raise AudiobookError(
+            f"`words` lists words outside misaki's English lexicon; language {lang!r} is read by espeak-ng throughout"
+        )
     g2p = copy.copy(english_g2p(british=code == "b"))  # a shallow copy: the same spaCy and lexicon
     recorder = _RecordingFallback(g2p.fallback)
     g2p.fallback = recorder
@@ -91,7 +92,8 @@ def _ranked(recorder: _RecordingFallback) -> list[UnknownWord]:
     return sorted(rows, key=lambda row: (-row.count, row.word.lower(), row.word))
 
 
-def book_unknown_words(book: Book, chapters: Iterable[int], lang: str, lexicon: Lexicon | None = None
-                       ) -> list[UnknownWord]:
+def book_unknown_words(
+    book: Book, chapters: Iterable[int], lang: str, lexicon: Lexicon | None = None
+) -> list[UnknownWord]:
     """:func:`unknown_words` over the given chapters of a book."""
     return unknown_words((book.chapters[i].text for i in chapters), lang, lexicon)

@@ -45,38 +45,45 @@ def test_phonemes_become_a_misaki_link_that_reaches_the_model() -> None:
 def test_a_phrase_matches_across_spaces_and_line_breaks() -> None:
     lexicon = parse(NAMES)
     assert spoken("Then St. John came; St.\nJohn again.", lexicon) == (
-        "Then [St. John](/sˈɪnʤən/) came; [St. John](/sˈɪnʤən/) again.")
+        "Then [St. John](/sˈɪnʤən/) came; [St. John](/sˈɪnʤən/) again."
+    )
     assert prepare("Then St. John came.", "a", lexicon).phonemes == "ðˈɛn sˈɪnʤən kˈAm."
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Ukridge's dog", "[Ukridge's](/jˈukɹɪʤᵻz/) dog"),  # the possessive is spoken after the entry
-    ("Ukridge’s dog", "[Ukridge’s](/jˈukɹɪʤᵻz/) dog"),
-    ("Ukridge-like men", "[Ukridge](/jˈukɹɪʤ/)-like men"),  # a hyphen is a boundary
-    ("“Ukridge!” I said.", "“[Ukridge](/jˈukɹɪʤ/)!” I said."),
-    ("'Ukridge,' he said.", "'[Ukridge](/jˈukɹɪʤ/),' he said."),  # an opening quote is not an elision
-    ("Ukridges", "Ukridges"),  # not inside a longer word
-    ("O'Ukridge", "O'Ukridge"),  # nor after an elision
-    ("Hermione's cat", "Hermy-oh-nee's cat"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ukridge's dog", "[Ukridge's](/jˈukɹɪʤᵻz/) dog"),  # the possessive is spoken after the entry
+        ("Ukridge’s dog", "[Ukridge’s](/jˈukɹɪʤᵻz/) dog"),
+        ("Ukridge-like men", "[Ukridge](/jˈukɹɪʤ/)-like men"),  # a hyphen is a boundary
+        ("“Ukridge!” I said.", "“[Ukridge](/jˈukɹɪʤ/)!” I said."),
+        ("'Ukridge,' he said.", "'[Ukridge](/jˈukɹɪʤ/),' he said."),  # an opening quote is not an elision
+        ("Ukridges", "Ukridges"),  # not inside a longer word
+        ("O'Ukridge", "O'Ukridge"),  # nor after an elision
+        ("Hermione's cat", "Hermy-oh-nee's cat"),
+    ],
+)
 def test_whole_words_only(text: str, expected: str) -> None:
     assert spoken(text, parse(NAMES)) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("in Reading today", "in [Reading](/ɹˈɛdɪŋ/) today"),
-    ("READING GAOL", "[READING](/ɹˈɛdɪŋ/) Gaol"),  # a cased entry also matches its all-capitals form
-    ("reading a book", "reading a book"),  # never another capitalisation
-    ("a tear fell", "a [tear](/tˈɪɹ/) fell"),  # a lower-case entry matches any capitalisation
-    ("Tear after tear", "[Tear](/tˈɪɹ/) after [tear](/tˈɪɹ/)"),
-    ("TEAR", "[TEAR](/tˈɪɹ/)"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("in Reading today", "in [Reading](/ɹˈɛdɪŋ/) today"),
+        ("READING GAOL", "[READING](/ɹˈɛdɪŋ/) Gaol"),  # a cased entry also matches its all-capitals form
+        ("reading a book", "reading a book"),  # never another capitalisation
+        ("a tear fell", "a [tear](/tˈɪɹ/) fell"),  # a lower-case entry matches any capitalisation
+        ("Tear after tear", "[Tear](/tˈɪɹ/) after [tear](/tˈɪɹ/)"),
+        ("TEAR", "[TEAR](/tˈɪɹ/)"),
+    ],
+)
 def test_case_rules(text: str, expected: str) -> None:
     assert spoken(text, parse(NAMES)) == expected
 
 
 def test_the_lexicon_wins_over_the_normaliser() -> None:
-    """"St. John" would be "Saint John" by the rules; the user's entry says otherwise."""
+    """ "St. John" would be "Saint John" by the rules; the user's entry says otherwise."""
     assert spoken("St. John and St. Paul", parse(NAMES)) == "[St. John](/sˈɪnʤən/) and Saint Paul"
 
 
@@ -89,17 +96,20 @@ def test_phoneme_entries_are_english_only() -> None:
     assert speakable("Ukridge et Hermione", "f", lexicon).text == "Ukridge et Hermy-oh-nee"
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("Ukridge", "lexicon.txt:2: expected 'WRITTEN = SPOKEN', got 'Ukridge'"),
-    ("Ukridge =", "lexicon.txt:2: the pronunciation is empty"),
-    ("= jˈukɹɪʤ", "lexicon.txt:2: the written form is empty"),
-    ("Ukridge = //", "lexicon.txt:2: no phonemes between the slashes"),
-    ("Ukridge = /juːkrɪdʒ/", "lexicon.txt:2: 'r' is not in Kokoro's English phonemes; write ɹ"),
-    ("Ukridge = /jeɪk/", "lexicon.txt:2: 'eɪ' is not in Kokoro's English phonemes; write A"),
-    ("Ukridge = Uke(ridge)", "lexicon.txt:2: a respelling cannot contain [ ] ( ) or /"),
-    ("[Ukridge] = Ukridge", "lexicon.txt:2: '[Ukridge]' is not a word or phrase"),
-    ("Hermione = Hermy", "lexicon.txt:2: 'Hermione' is already on line 1"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("Ukridge", "lexicon.txt:2: expected 'WRITTEN = SPOKEN', got 'Ukridge'"),
+        ("Ukridge =", "lexicon.txt:2: the pronunciation is empty"),
+        ("= jˈukɹɪʤ", "lexicon.txt:2: the written form is empty"),
+        ("Ukridge = //", "lexicon.txt:2: no phonemes between the slashes"),
+        ("Ukridge = /juːkrɪdʒ/", "lexicon.txt:2: 'r' is not in Kokoro's English phonemes; write ɹ"),
+        ("Ukridge = /jeɪk/", "lexicon.txt:2: 'eɪ' is not in Kokoro's English phonemes; write A"),
+        ("Ukridge = Uke(ridge)", "lexicon.txt:2: a respelling cannot contain [ ] ( ) or /"),
+        ("[Ukridge] = Ukridge", "lexicon.txt:2: '[Ukridge]' is not a word or phrase"),
+        ("Hermione = Hermy", "lexicon.txt:2: 'Hermione' is already on line 1"),
+    ],
+)
 def test_errors_name_the_file_and_line(line: str, message: str) -> None:
     with pytest.raises(LexiconError) as caught:
         parse(f"Hermione = Hermy-oh-nee\n{line}\n", "lexicon.txt")

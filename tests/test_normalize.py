@@ -202,11 +202,17 @@ NUMBERS = [
     ("3s. 6d. each", "three shillings and sixpence each"),
     ("£5 10s. 6d.", "five pounds ten shillings and sixpence."),
     ("amount to £88 10s., while", "amount to eighty-eight pounds ten shillings, while"),  # corpus
-    ("My gross takings amount to £27 10s. Every day", "My gross takings amount to twenty-seven pounds ten shillings. Every day"),  # corpus # noqa: E501
+    (
+        "My gross takings amount to £27 10s. Every day",
+        "My gross takings amount to twenty-seven pounds ten shillings. Every day",
+    ),  # corpus # noqa: E501
     ("geese at 7s. 6d.’", "geese at seven shillings and sixpence.’"),  # corpus
     ("no less than 26s. 4d.", "no less than twenty-six shillings and fourpence."),  # corpus
     ("glass sherry, 8d.’ I see", "glass sherry, eightpence.’ I see"),  # corpus
-    ("rooms 8s., breakfast 2s. 6d., cocktail 1s., lunch", "rooms eight shillings, breakfast two shillings and sixpence, cocktail one shilling, lunch"),  # corpus # noqa: E501
+    (
+        "rooms 8s., breakfast 2s. 6d., cocktail 1s., lunch",
+        "rooms eight shillings, breakfast two shillings and sixpence, cocktail one shilling, lunch",
+    ),  # corpus # noqa: E501
     ("£25 1s. 8½d. was", "twenty-five pounds one shilling and eightpence halfpenny was"),  # corpus
     ("½d.", "a halfpenny."),
     ("2d. stamp", "twopence stamp"),
@@ -363,12 +369,16 @@ HEADINGS = {
         ("Dedication.", "Dedication."),
         ("I. A Letter with a Postscript.", "One. A Letter with a Postscript."),
         ("II. Mr. and Mrs. S. F. Ukridge.", "Two. Mr. and Mrs. S. F. Ukridge."),
-        ("III. Waterloo Station, Some Fellow-Travellers, and a Girl with Brown Hair.",
-         "Three. Waterloo Station, Some Fellow-Travellers, and a Girl with Brown Hair."),
+        (
+            "III. Waterloo Station, Some Fellow-Travellers, and a Girl with Brown Hair.",
+            "Three. Waterloo Station, Some Fellow-Travellers, and a Girl with Brown Hair.",
+        ),
         ("IV. The Arrival.", "Four. The Arrival."),
         ("V. Buckling To.", "Five. Buckling To."),
-        ("VI. Mr. Garnet’s Narrative—Has to Do with a Reunion.",
-         "Six. Mr. Garnet’s Narrative — Has to Do with a Reunion."),
+        (
+            "VI. Mr. Garnet’s Narrative—Has to Do with a Reunion.",
+            "Six. Mr. Garnet’s Narrative — Has to Do with a Reunion.",
+        ),
         ("VII. The Entente Cordiale Is Sealed.", "Seven. The Entente Cordiale Is Sealed."),
         ("VIII. A Little Dinner at Ukridge’s.", "Eight. A Little Dinner at Ukridge’s."),
         ("IX. Dies Irae.", "Nine. Dies Irae."),
@@ -413,8 +423,9 @@ def test_every_corpus_heading_reads_as_in_the_golden_table(book: str) -> None:
     from audiobook.readers import read_book
 
     chapters = [c for c in read_book(CORPUS / book).chapters if not c.skipped]
-    headings = [p for c in chapters for p in [c.paragraphs[0]] + [p for p in c.paragraphs[1:]
-                                                                    if re.fullmatch(r"[IVXLC]+\.", p)]]
+    headings = [
+        p for c in chapters for p in [c.paragraphs[0]] + [p for p in c.paragraphs[1:] if re.fullmatch(r"[IVXLC]+\.", p)]
+    ]
     assert headings == [written for written, _ in HEADINGS[book]]
     assert [normalize(h, "a").text for h in headings] == [spoken for _, spoken in HEADINGS[book]]
 
@@ -423,19 +434,28 @@ def test_a_heading_inside_a_chapter_text_reads_as_a_heading() -> None:
     """Headings are recognised where the engine meets them: inside a chunk, at the start of a line."""
     from audiobook.readers import read_book
 
-    chapter = next(c for c in read_book(CORPUS / "love-among-the-chickens-se.epub").chapters
-                   if c.title.startswith("XIV"))
+    chapter = next(
+        c for c in read_book(CORPUS / "love-among-the-chickens-se.epub").chapters if c.title.startswith("XIV")
+    )
     assert normalize(chapter.text, "a").text.startswith("Fourteen. A Council of War.\n\n")
 
 
 # ---- the map back to the source --------------------------------------------------------------------
 
+
 def test_spans_map_every_spoken_word_back_to_its_source() -> None:
     text = "CHAPTER XII. Henry VIII met Dr. Watson."
     result = normalize(text, "a")
     assert result.text == "CHAPTER twelve. Henry the eighth met Doctor Watson."
-    for word, source in (("twelve", "XII"), ("eighth", "VIII"), ("the", "VIII"), ("Doctor", "Dr."),
-                         ("Henry", "Henry"), ("Watson", "Watson"), ("CHAPTER", "CHAPTER")):
+    for word, source in (
+        ("twelve", "XII"),
+        ("eighth", "VIII"),
+        ("the", "VIII"),
+        ("Doctor", "Dr."),
+        ("Henry", "Henry"),
+        ("Watson", "Watson"),
+        ("CHAPTER", "CHAPTER"),
+    ):
         start = result.text.index(f"{word} " if word == "the" else word)
         begin, end = result.to_source(start, start + len(word))
         assert text[begin:end] == source, word
@@ -459,34 +479,75 @@ def test_fixed_edits_win_over_the_rules() -> None:
 
 # ---- number words ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("n", "words"), [
-    (0, "zero"), (7, "seven"), (13, "thirteen"), (21, "twenty-one"), (100, "one hundred"), (105, "one hundred five"),
-    (1234, "one thousand two hundred thirty-four"), (2_000_000, "two million"), (-3, "minus three"),
-])
+
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (13, "thirteen"),
+        (21, "twenty-one"),
+        (100, "one hundred"),
+        (105, "one hundred five"),
+        (1234, "one thousand two hundred thirty-four"),
+        (2_000_000, "two million"),
+        (-3, "minus three"),
+    ],
+)
 def test_cardinals(n: int, words: str) -> None:
     assert cardinal(n) == words
 
 
-@pytest.mark.parametrize(("n", "words"), [
-    (1, "first"), (2, "second"), (3, "third"), (5, "fifth"), (8, "eighth"), (9, "ninth"), (12, "twelfth"),
-    (20, "twentieth"), (21, "twenty-first"), (100, "one hundredth"), (14, "fourteenth"),
-])
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (1, "first"),
+        (2, "second"),
+        (3, "third"),
+        (5, "fifth"),
+        (8, "eighth"),
+        (9, "ninth"),
+        (12, "twelfth"),
+        (20, "twentieth"),
+        (21, "twenty-first"),
+        (100, "one hundredth"),
+        (14, "fourteenth"),
+    ],
+)
 def test_ordinals(n: int, words: str) -> None:
     assert ordinal(n) == words
 
 
-@pytest.mark.parametrize(("n", "words"), [
-    (1914, "nineteen fourteen"), (1900, "nineteen hundred"), (1805, "eighteen oh five"), (2005, "two thousand five"),
-    (2010, "twenty ten"), (1066, "ten sixty-six"), (2000, "two thousand"),
-])
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (1914, "nineteen fourteen"),
+        (1900, "nineteen hundred"),
+        (1805, "eighteen oh five"),
+        (2005, "two thousand five"),
+        (2010, "twenty ten"),
+        (1066, "ten sixty-six"),
+        (2000, "two thousand"),
+    ],
+)
 def test_years(n: int, words: str) -> None:
     assert year(n) == words
 
 
-@pytest.mark.parametrize(("numeral", "value"), [
-    ("XIV", 14), ("xiv", 14), ("MCMXCIX", 1999), ("XLII", 42), ("IIII", None), ("VX", None), ("IL", None),
-    ("", None), ("MIX", 1009),
-])
+@pytest.mark.parametrize(
+    ("numeral", "value"),
+    [
+        ("XIV", 14),
+        ("xiv", 14),
+        ("MCMXCIX", 1999),
+        ("XLII", 42),
+        ("IIII", None),
+        ("VX", None),
+        ("IL", None),
+        ("", None),
+        ("MIX", 1009),
+    ],
+)
 def test_roman_values(numeral: str, value: int | None) -> None:
     assert roman_value(numeral) == value
 
@@ -551,7 +612,10 @@ def test_misaki_reads_the_acronyms_as_the_table_says(acronym: str, how: str) -> 
 def test_a_sentence_end_after_an_abbreviation_reaches_the_model() -> None:
     from audiobook.engine.g2p import phonemize
 
-    for text in ("He arrived at 9 a.m. The door was shut.", "He lived on Baker St. It was cramped.",
-                 "pens, paper, etc. Then he left."):
+    for text in (
+        "He arrived at 9 a.m. The door was shut.",
+        "He lived on Baker St. It was cramped.",
+        "pens, paper, etc. Then he left.",
+    ):
         phonemes = phonemize(normalize(text, "a").text, "a")
         assert re.search(r"\. \S", phonemes), (text, phonemes)

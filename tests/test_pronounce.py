@@ -60,7 +60,10 @@ def test_pronounce_shows_input_spoken_and_phonemes() -> None:
     result = invoke("pronounce", "Mt. Everest")
     assert result.exit_code == 0
     assert result.output.splitlines() == [
-        "input:    Mt. Everest", "spoken:   Mount Everest", f"phonemes: {phonemize('Mount Everest', 'a')}"]
+        "input:    Mt. Everest",
+        "spoken:   Mount Everest",
+        f"phonemes: {phonemize('Mount Everest', 'a')}",
+    ]
 
 
 def test_pronounce_applies_a_lexicon(tmp_path: Path) -> None:
@@ -89,8 +92,18 @@ def test_pronounce_other_languages_pass_through() -> None:
 
 def test_pronounce_out_speaks_the_same_phonemes(test_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "henry.wav"
-    result = invoke("pronounce", "Henry VIII", "--out", str(out), "--model", str(test_model_dir),
-                    "--backend", "torch", "--voice", "af_test")
+    result = invoke(
+        "pronounce",
+        "Henry VIII",
+        "--out",
+        str(out),
+        "--model",
+        str(test_model_dir),
+        "--backend",
+        "torch",
+        "--voice",
+        "af_test",
+    )
     assert result.exit_code == 0, result.output
     audio, rate = soundfile.read(out)
     assert rate == 24_000 and len(audio) > 0

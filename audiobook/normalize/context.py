@@ -75,12 +75,12 @@ def sentence_ends_after(text: str, end: int, strict: bool = False) -> bool:
     It does at the end of the text or a line, and before a capital letter; ``strict`` (after titles like
     "Capt.", which a name follows) asks for a sentence opener (He, The...) rather than any capital.
     """
-    if not text[end - 1:end] == ".":
+    if not text[end - 1 : end] == ".":
         return False
     pos = end
     while pos < len(text) and text[pos] in _CLOSERS:
         pos += 1
-    rest = text[pos:pos + 40]
+    rest = text[pos : pos + 40]
     if not rest.strip(" \t") or rest.lstrip(" \t").startswith("\n"):
         return True
     following = word_after(text, pos)
@@ -95,7 +95,7 @@ def abbreviation_reading(text: str, start: int, end: int, abbreviation: Abbrevia
     where = abbreviation.where
     if where == "name_side":
         before_name, after_name = abbreviation.spoken.split("|")
-        if is_name(after) and text[end:end + 1] == " ":
+        if is_name(after) and text[end : end + 1] == " ":
             return before_name
         if is_capitalised(before) or before[:1].isdigit():
             return after_name
@@ -113,10 +113,12 @@ def abbreviation_reading(text: str, start: int, end: int, abbreviation: Abbrevia
 
 
 def _next_to_same_family(text: str, start: int, end: int, abbreviation: Abbreviation) -> bool:
-    """"Sat. and Sun.": a day abbreviation beside another (past one connector) is a day too."""
+    """ "Sat. and Sun.": a day abbreviation beside another (past one connector) is a day too."""
     if abbreviation.spoken not in _SPOKEN_DAYS:
         return False
-    window = _LIST_TOKENS.findall(text[max(0, start - 20):start])[-2:] + _LIST_TOKENS.findall(text[end:end + 20])[:2]
+    window = (
+        _LIST_TOKENS.findall(text[max(0, start - 20) : start])[-2:] + _LIST_TOKENS.findall(text[end : end + 20])[:2]
+    )
     table = tables().abbreviations
     return any(token in table and table[token].spoken in _SPOKEN_DAYS for token in window)
 
@@ -125,7 +127,7 @@ def roman_reading(text: str, start: int, end: int) -> str | None:
     """How to read the Roman numeral ``text[start:end]``: ``cardinal``, ``heading`` (a cardinal that starts a
     line), ``ordinal`` (with "the": Henry VIII), or None (the pronoun I, a word, letters)."""
     numeral = text[start:end]
-    if text[start - 1:start] == "(" and text[end:end + 1] == ")":
+    if text[start - 1 : start] == "(" and text[end : end + 1] == ")":
         return "cardinal" if len(numeral) > 1 or numeral in "iIvVxX" else None
     keyword = _keyword_before(text, start)
     if keyword:
@@ -143,7 +145,7 @@ def _keyword_before(text: str, start: int) -> str:
     if start == 0 or text[start - 1] not in " \t–-":
         return ""
     keywords = tables().roman_keywords
-    tokens = _LIST_TOKENS.findall(text[max(0, start - 60):start])
+    tokens = _LIST_TOKENS.findall(text[max(0, start - 60) : start])
     i = len(tokens) - 1
     while i >= 1 and tokens[i] in _CONNECTORS and roman_value(tokens[i - 1]):
         i -= 2
@@ -151,7 +153,7 @@ def _keyword_before(text: str, start: int) -> str:
 
 
 def _is_pronoun_after_keyword(text: str, end: int, numeral: str, keyword: str) -> bool:
-    """"in this chapter I explain": a lower-case keyword, then I, then a lower-case word. And "the letter V"."""
+    """ "in this chapter I explain": a lower-case keyword, then I, then a lower-case word. And "the letter V"."""
     if len(numeral) > 1 or not keyword[0].islower():
         return False
     if keyword.rstrip(".").lower() == "letter":
@@ -181,7 +183,7 @@ def _is_heading(text: str, start: int, end: int, numeral: str) -> bool:
     if start > 0 and text[start - 1] != "\n":
         return False
     line_end = text.find("\n", end)
-    rest = text[end:line_end if line_end >= 0 else len(text)]
+    rest = text[end : line_end if line_end >= 0 else len(text)]
     if re.fullmatch(r"[.:]?\s*", rest):
         return True
     if end - start + len(rest) > HEADING_MAX_CHARS or (len(numeral) == 1 and numeral not in "IVX"):

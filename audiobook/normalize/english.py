@@ -25,8 +25,10 @@ Rule = Callable[[str], Iterator[Edit]]
 _NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
 # Patterns that could start anywhere open with a lookahead for the one character they need: a cheap first
 # test at each position keeps a whole book at about a second.
-_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-          r"Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
+)
 _AM_PM = r"\s?(?:[ap]\.m\.|[AP]\.M\.|[ap]m\b|[AP]M\b)"
 _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 20, 32, 64, 100})
 _VULGAR = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
@@ -107,7 +109,7 @@ def dates(text: str) -> Iterator[Edit]:
     """May 5, 1888 -> May fifth, 1888; 5 May 1888 -> the fifth of May 1888 (misaki reads the year, and May 5th)."""
     for match in _DATE_MONTH_DAY.finditer(text):
         day = int(match.group("day"))
-        after = text[match.end():match.end() + 7]
+        after = text[match.end() : match.end() + 7]
         if not 1 <= day <= 31 or (match.group("month") == "May" and not re.match(r",? \d{4}|[^\w\s]|$", after)):
             continue
         yield Edit(match.start("day"), match.end(), verbalize.day_of_month(day), "date")
@@ -122,13 +124,13 @@ def dates(text: str) -> Iterator[Edit]:
 def clock_times(text: str) -> Iterator[Edit]:
     """10:15 -> ten fifteen; 6:05 -> six oh five; 7:00 -> seven o'clock; 10.15 p.m. -> ten fifteen p.m."""
     for match in _CLOCK.finditer(text):
-        before_am_pm = bool(re.match(_AM_PM, text[match.end():match.end() + 6]))
+        before_am_pm = bool(re.match(_AM_PM, text[match.end() : match.end() + 6]))
         spoken = verbalize.clock(int(match.group("h")), int(match.group("m")), before_am_pm)
         yield Edit(match.start(), match.end(), spoken, "time")
 
 
 def am_pm_sentence_end(text: str) -> Iterator[Edit]:
-    """"at 9 a.m. The door" -> "at 9 am. The door": misaki reads a.m. right but swallows the sentence's end."""
+    """ "at 9 a.m. The door" -> "at 9 am. The door": misaki reads a.m. right but swallows the sentence's end."""
     for match in _AM_PM_AT_END.finditer(text):
         if context.sentence_ends_after(text, match.end()):
             letter = (match.group(1) or match.group(2)).lower()
@@ -183,7 +185,7 @@ def units(text: str) -> Iterator[Edit]:
         unit = tables().units[match.group("unit")]
         plural = number.lstrip("-−") != "1"
         end = match.end("unit")
-        if text[end:end + 1] == "." and not match.group("unit").endswith(".") and re.match(r"\.\s+[a-z]", text[end:]):
+        if text[end : end + 1] == "." and not match.group("unit").endswith(".") and re.match(r"\.\s+[a-z]", text[end:]):
             end += 1  # "6 ft. tall": the period belongs to the unit, not to a sentence
         yield Edit(match.start("space"), end, " " + verbalize.unit(unit, plural), "unit")
         digits = number.lstrip("-−").replace(",", "")
@@ -233,7 +235,7 @@ def roman_numerals(text: str) -> Iterator[Edit]:
         reading = context.roman_reading(text, match.start(), match.end())
         if reading is None:
             continue
-        if previous_end >= 0 and text[previous_end:match.start()] in ("–", "-"):
+        if previous_end >= 0 and text[previous_end : match.start()] in ("–", "-"):
             yield Edit(previous_end, match.start(), " to ", "roman")
         yield Edit(match.start(), match.end(), verbalize.roman(value, reading), "roman")
         previous_end = match.end()
@@ -267,8 +269,22 @@ def punctuation(text: str) -> Iterator[Edit]:
 
 
 RULES: tuple[Rule, ...] = (
-    world_war, old_money, money_magnitude, money_range, dates, clock_times, am_pm_sentence_end, ranges,
-    fractions, number_sign, units, inches, abbreviations, roman_numerals, capitals, punctuation,
+    world_war,
+    old_money,
+    money_magnitude,
+    money_range,
+    dates,
+    clock_times,
+    am_pm_sentence_end,
+    ranges,
+    fractions,
+    number_sign,
+    units,
+    inches,
+    abbreviations,
+    roman_numerals,
+    capitals,
+    punctuation,
 )
 """In priority order: a span claimed by an earlier rule is not offered to a later one."""
 
@@ -317,8 +333,8 @@ def _caps_neighbour(text: str, words: list[re.Match[str]], i: int, j: int) -> bo
 def _alone_on_line(text: str, start: int, end: int) -> bool:
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
-    line = text[line_start:line_end if line_end >= 0 else len(text)]
-    return not any(char.isalpha() for char in line[:start - line_start] + line[end - line_start:])
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    return not any(char.isalpha() for char in line[: start - line_start] + line[end - line_start :])
 
 
 def _speakable(word: str) -> bool:
@@ -341,6 +357,6 @@ def _units_pattern() -> re.Pattern[str]:
     if "units" not in _compiled:
         keys = "|".join(re.escape(key) for key in sorted(tables().units, key=len, reverse=True))
         _compiled["units"] = re.compile(
-            rf"(?<![\w.,$£€])(?P<num>[-−]?(?:{_NUMBER})(?:\.\d+)?)(?P<space> ?)(?P<unit>{keys})(?![\w/°])")
+            rf"(?<![\w.,$£€])(?P<num>[-−]?(?:{_NUMBER})(?:\.\d+)?)(?P<space> ?)(?P<unit>{keys})(?![\w/°])"
+        )
     return _compiled["units"]
-

@@ -72,7 +72,7 @@ def apply_edits(source: str, edits: Iterable[Edit]) -> Normalized:
             raise ValueError(f"edit {edit} overlaps another or falls outside the text")
         if edit.start > pos:
             spans.append(Span(pos, edit.start, out, out + edit.start - pos, False))
-            parts.append(source[pos:edit.start])
+            parts.append(source[pos : edit.start])
             out += edit.start - pos
         spans.append(Span(edit.start, edit.end, out, out + len(edit.spoken), True))
         parts.append(edit.spoken)

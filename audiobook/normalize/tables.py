@@ -58,8 +58,14 @@ def tables() -> Tables:
         acronyms[written] = how
     units = {fields[0]: Unit(*fields) for fields in _rows("units.tsv", 3)}
     sections = _sections("roman_context.txt")
-    return Tables(abbreviations, acronyms, units, frozenset(_words("regnal.txt")),
-                  frozenset(sections["cardinal"]), frozenset(sections["title"]))
+    return Tables(
+        abbreviations,
+        acronyms,
+        units,
+        frozenset(_words("regnal.txt")),
+        frozenset(sections["cardinal"]),
+        frozenset(sections["title"]),
+    )
 
 
 def _lines(name: str) -> list[str]:

@@ -11,8 +11,19 @@ from fractions import Fraction
 from .numbers import cardinal, fraction, ordinal
 from .tables import Unit
 
-_PENCE = {1: "a penny", 2: "twopence", 3: "threepence", 4: "fourpence", 5: "fivepence", 6: "sixpence",
-          7: "sevenpence", 8: "eightpence", 9: "ninepence", 10: "tenpence", 11: "elevenpence"}
+_PENCE = {
+    1: "a penny",
+    2: "twopence",
+    3: "threepence",
+    4: "fourpence",
+    5: "fivepence",
+    6: "sixpence",
+    7: "sevenpence",
+    8: "eightpence",
+    9: "ninepence",
+    10: "tenpence",
+    11: "elevenpence",
+}
 
 
 def roman(value: int, reading: str) -> str:
@@ -39,8 +50,13 @@ def vulgar_fraction(value: Fraction, whole: bool, before_article: bool) -> str:
     if value == Fraction(1, 2) and before_article and not whole:
         return "half"
     if whole:
-        return "and " + ("a half" if value == Fraction(1, 2) else "a quarter" if value == Fraction(1, 4)
-                         else fraction(value.numerator, value.denominator))
+        return "and " + (
+            "a half"
+            if value == Fraction(1, 2)
+            else "a quarter"
+            if value == Fraction(1, 4)
+            else fraction(value.numerator, value.denominator)
+        )
     return fraction(value.numerator, value.denominator)
 
 
