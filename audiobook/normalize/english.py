@@ -23,8 +23,6 @@ from .tables import tables
 Rule = Callable[[str], Iterator[Edit]]
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
-# Patterns that could start anywhere open with a lookahead for the one character they need: a cheap first
-# test at each position keeps a whole book at about a second.
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
@@ -33,12 +31,16 @@ _AM_PM = r"\s?(?:[ap]\.m\.|[AP]\.M\.|[ap]m\b|[AP]M\b)"
 _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 20, 32, 64, 100})
 _VULGAR = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
 
+# Patterns that could start anywhere open with a lookahead for the one character they need: a cheap first
+# test at each position keeps a whole book at about a second.
 _WORLD_WAR = re.compile(r"\bWorld War (II|I)\b|\bW\.?W\.? ?(II|I|2|1)\b")
 _OLD_MONEY = re.compile(
-    rf"(?=[£\d½])(?<![\w.])(?:£\s?(?P<l>{_NUMBER})\s+)?(?P<s>\d{{1,2}})s\.?\s+(?P<d>\d{{1,2}})?(?P<h>½)?d\.?(?!\w)"
+    r"(?=[£\d½])(?:"
+    rf"(?<![\w.])(?:£\s?(?P<l>{_NUMBER})\s+)?(?P<s>\d{{1,2}})s\.?\s+(?P<d>\d{{1,2}})?(?P<h>½)?d\.?(?!\w)"
     rf"|£\s?(?P<l2>{_NUMBER})\s+(?P<s2>\d{{1,2}})s\.?(?!\w)"
     r"|(?<![\w.£])(?P<d3>\d{1,2})?(?P<h3>½)?d\.(?!\w)"
     r"|(?<![\w.£])(?P<s4>1\d|[1-9])s\.(?!\w)"  # 1s. to 19s.: the twenties and thirties are never "20s."
+    r")"
 )
 _MONEY_MAGNITUDE = re.compile(r"(?<=[$£€])(?:\d+(?:\.\d+)?)(?P<mag> ?(?:bn|k|m|b|K|M))(?![\w'’])")
 _MONEY_RANGE = re.compile(rf"(?P<cur>[$£€])(?P<a>{_NUMBER}) ?[–-] ?(?P=cur)?(?P<b>{_NUMBER})(?![\d.,]\d|\w)")
