@@ -471,6 +471,11 @@ def test_unchanged_text_is_one_span() -> None:
     assert result.to_source(8, 10) == (8, 10)
 
 
+def test_a_misaki_link_written_into_a_chunk_is_left_whole() -> None:
+    text = "[Henry VIII](/hˈɛnɹi ði ˈAθ/) met Henry VIII [sic]."
+    assert normalize(text, "a").text == "[Henry VIII](/hˈɛnɹi ði ˈAθ/) met Henry the eighth (sic)."
+
+
 def test_fixed_edits_win_over_the_rules() -> None:
     text = "St. John came."
     fixed = [Edit(0, 8, "Sinjin", "lexicon")]

@@ -58,11 +58,17 @@ _DASH = re.compile(r"—|(?<![-–—])--(?![-–—])")
 _BRACKET = re.compile(r"[\[\]]")
 _CAPS_WORD = re.compile(r"(?<![\w'’])[A-Z][A-Z'’]*[A-Z](?![\w'’]*[a-z])(?!\w)")
 _GAP_IN_CAPS = re.compile(r"[^a-z\n]*")
+_MISAKI_LINK = re.compile(r"\[[^\]\n]+\]\(/[^)\n]*/\)")
 
 
 def tag(text: str) -> list[Edit]:
-    """The edits that make ``text`` read as a person reads it, in source order and non-overlapping."""
+    """The edits that make ``text`` read as a person reads it, in source order and non-overlapping.
+
+    misaki's own ``[word](/phonemes/)`` links, which a user may write into a chunk's text, are left whole.
+    """
     claimed = _Claims()
+    for match in _MISAKI_LINK.finditer(text):
+        claimed.protect(match.start(), match.end())
     for rule in RULES:
         for edit in rule(text):
             claimed.add(edit)
@@ -152,7 +158,7 @@ def ranges(text: str) -> Iterator[Edit]:
 
 
 def fractions(text: str) -> Iterator[Edit]:
-    """3/4 -> three quarters; 2 1/2 -> 2 and one half; 1/2 a cup -> half a cup; ½, 2½, ¾. Not 9/11 nor 24/7."""
+    """3/4 -> three quarters; 2 1/2 -> 2 and a half; 1/2 a cup -> half a cup; ½, 2½, ¾. Not 9/11 nor 24/7."""
     for match in _FRACTION.finditer(text):
         numerator, denominator = int(match.group("n")), int(match.group("d"))
         if denominator not in _FRACTION_DENOMINATORS or not 0 < numerator < denominator:
@@ -308,8 +314,12 @@ class _Claims:
         self._edits.insert(i, edit)
         return True
 
+    def protect(self, start: int, end: int) -> None:
+        """Claim a span for no edit at all."""
+        self.add(Edit(start, end, "", "protected"))
+
     def edits(self) -> list[Edit]:
-        return list(self._edits)
+        return [edit for edit in self._edits if edit.kind != "protected"]
 
 
 def _int(digits: str | None) -> int | None:
