@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LexiconError
-from .normalize import Edit
+from .normalize import MISAKI_LINK, Edit
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,12 @@ class Lexicon:
             return []
         found = []
         pattern = self._compiled()
+        links = [m.span() for m in MISAKI_LINK.finditer(text)]  # a user's own link in a chunk's text wins
         pos = 0
         while match := pattern.search(text, pos):
             entry = self._entry_for(match.group())
-            if entry is None:  # a case mismatch ("reading" for "Reading"): try from the next character
+            inside_link = any(start < match.end() and match.start() < end for start, end in links)
+            if entry is None or inside_link:  # "reading" for an entry "Reading": try from the next character
                 pos = match.start() + 1
                 continue
             found.append((match.start(), match.end(), entry))

@@ -91,6 +91,11 @@ def test_a_lexicon_link_is_kept_apart_from_book_brackets() -> None:
     assert spoken("[Ukridge] said", parse(NAMES)) == "([Ukridge](/jˈukɹɪʤ/)) said"
 
 
+def test_a_link_written_into_the_text_wins_over_the_lexicon() -> None:
+    text = "[Ukridge](/jˈʊkɹɪʤ/) and Ukridge"
+    assert spoken(text, parse(NAMES)) == "[Ukridge](/jˈʊkɹɪʤ/) and [Ukridge](/jˈukɹɪʤ/)"
+
+
 def test_phoneme_entries_are_english_only() -> None:
     lexicon = parse(NAMES)
     assert speakable("Ukridge et Hermione", "f", lexicon).text == "Ukridge et Hermy-oh-nee"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .english import tag
+from .english import MISAKI_LINK, tag
 from .spans import Edit, Normalized, Span, apply_edits
 
 NORMALIZER_VERSION = "1"
@@ -23,7 +23,7 @@ NORMALIZER_VERSION = "1"
 ENGLISH = frozenset({"a", "b"})
 """Kokoro language codes the English rules serve (American and British English)."""
 
-__all__ = ["NORMALIZER_VERSION", "Edit", "Normalized", "Span", "normalize"]
+__all__ = ["MISAKI_LINK", "NORMALIZER_VERSION", "Edit", "Normalized", "Span", "normalize"]
 
 
 def normalize(text: str, lang: str = "a", fixed: Iterable[Edit] = ()) -> Normalized:

@@ -58,7 +58,8 @@ _DASH = re.compile(r"—|(?<![-–—])--(?![-–—])")
 _BRACKET = re.compile(r"[\[\]]")
 _CAPS_WORD = re.compile(r"(?<![\w'’])[A-Z][A-Z'’]*[A-Z](?![\w'’]*[a-z])(?!\w)")
 _GAP_IN_CAPS = re.compile(r"[^a-z\n]*")
-_MISAKI_LINK = re.compile(r"\[[^\]\n]+\]\(/[^)\n]*/\)")
+MISAKI_LINK = re.compile(r"\[[^\]\n]+\]\(/[^)\n]*/\)")
+"""misaki's ``[word](/phonemes/)``: the word is said as the phonemes."""
 
 
 def tag(text: str) -> list[Edit]:
@@ -67,7 +68,7 @@ def tag(text: str) -> list[Edit]:
     misaki's own ``[word](/phonemes/)`` links, which a user may write into a chunk's text, are left whole.
     """
     claimed = _Claims()
-    for match in _MISAKI_LINK.finditer(text):
+    for match in MISAKI_LINK.finditer(text):
         claimed.protect(match.start(), match.end())
     for rule in RULES:
         for edit in rule(text):
