@@ -132,17 +132,10 @@ class Lexicon:
         if not self.entries:
             return []
         found = []
-        pattern = self._compiled()
         links = [m.span() for m in MISAKI_LINK.finditer(text)]  # a user's own link in a chunk's text wins
-        pos = 0
-        while match := pattern.search(text, pos):
-            entry = self._entry_for(match.group())
-            inside_link = any(start < match.end() and match.start() < end for start, end in links)
-            if entry is None or inside_link:  # "reading" for an entry "Reading": try from the next character
-                pos = match.start() + 1
-                continue
-            found.append((match.start(), match.end(), entry))
-            pos = match.end()
+        for match in self._compiled().finditer(text):
+            if not any(start < match.end() and match.start() < end for start, end in links):
+                found.append((match.start(), match.end(), self._entry_for(match.group())))
         return found
 
     def edits(self, text: str, lang: str = "a") -> list[Edit]:
@@ -161,32 +154,35 @@ class Lexicon:
                 edits.append(Edit(start, end, f"[{_link_text(text[start:end])}](/{phonemes}/)", "lexicon"))
         return edits
 
+    def touching(self, text: str) -> Lexicon:
+        """The entries found in ``text``: all a chunk's synthesis needs of the lexicon, and all it depends on."""
+        return Lexicon(entry for _, _, entry in self.find(text))
+
     def fingerprint(self, text: str) -> str:
         """A stable digest of the entries that touch ``text`` (``""`` when none do): a chunk made under one
         fingerprint needs synthesizing again only when its fingerprint changes."""
-        touched = sorted({entry.line() for _, _, entry in self.find(text)})
-        if not touched:
-            return ""
-        return hashlib.sha256("\n".join(touched).encode("utf-8")).hexdigest()[:16]
+        return digest(self.touching(text).text())
 
     def _compiled(self) -> re.Pattern[str]:
         if self._pattern is None:
-            written = sorted({entry.written for entry in self.entries.values()}, key=len, reverse=True)
-            alternatives = "|".join(r"\s+".join(map(re.escape, w.split())) for w in written)
+            entries = sorted(self.entries.values(), key=lambda entry: len(entry.written), reverse=True)
+            alternatives = "|".join(_alternative(entry) for entry in entries)
             # not inside a word, nor after an elision (O'Brien) where an apostrophe follows a letter
-            self._pattern = re.compile(rf"(?<!\w)(?<!\w['’])(?:{alternatives})(?!\w)", re.IGNORECASE)
+            self._pattern = re.compile(rf"(?<!\w)(?<!\w['’])(?:{alternatives})(?!\w)")
         return self._pattern
 
-    def _entry_for(self, found: str) -> Entry | None:
+    def _entry_for(self, found: str) -> Entry:
+        """The entry a match of :meth:`_compiled` stands for (a cased entry before a lower-case one)."""
         found = " ".join(found.split())
-        for key in (found, found.lower()):
-            entry = self.entries.get(_key(key))
-            if entry is not None and entry.matches(found):
-                return entry
-        for entry in self.entries.values():  # READING for an entry "Reading": all capitals of a cased entry
-            if not entry.any_case and entry.matches(found):
-                return entry
-        return None
+        entry = self.entries.get(found)
+        if entry is None or not entry.matches(found):
+            entry = next((e for e in self.entries.values() if not e.any_case and e.matches(found)), None)
+        return entry or self.entries[found.lower()]
+
+
+def digest(lines: str) -> str:
+    """A short stable digest of lexicon lines (``""`` for none): what a chunk records it was made with."""
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()[:16] if lines else ""
 
 
 def parse(text: str, origin: str = "lexicon") -> Lexicon:
@@ -253,6 +249,15 @@ def load_lexicons(job_lexicon: str | os.PathLike[str] | None = None, user: bool 
     return combined
 
 
+def _alternative(entry: Entry) -> str:
+    """The entry as a regex alternative: any case for a lower-case entry; else as written or in capitals."""
+    words = entry.written.split()
+    if entry.any_case:
+        return "(?i:" + r"\s+".join(map(re.escape, words)) + ")"
+    forms = (words, [word.upper() for word in words])
+    return "(?:" + "|".join(r"\s+".join(map(re.escape, form)) for form in forms) + ")"
+
+
 def _key(written: str) -> str:
     """Entries are keyed by their text; a lower-case entry also stands for every capitalisation."""
     return " ".join(written.split())
@@ -261,7 +266,7 @@ def _key(written: str) -> str:
 def _check_phonemes(phonemes: str, where: str) -> str:
     if not phonemes:
         raise LexiconError(f"{where}: no phonemes between the slashes")
-    unknown = [char for char in phonemes if char not in ENGLISH_PHONEMES]
+    unknown = [char for char in phonemes if char not in ENGLISH_PHONEMES and char != " "]  # " ": a phrase
     if unknown:
         char = unknown[0]
         pair = next((p for p in _IPA_HINTS if len(p) > 1 and char in p and p in phonemes), char)

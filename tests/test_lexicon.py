@@ -82,6 +82,12 @@ def test_case_rules(text: str, expected: str) -> None:
     assert spoken(text, parse(NAMES)) == expected
 
 
+def test_a_longer_entry_that_fails_its_case_leaves_a_shorter_one_to_match() -> None:
+    lexicon = parse("Reading Room = /ɹˈɛdɪŋ ɹˈum/\nreading = /ɹˈidɪŋ/\n")
+    assert spoken("the reading room", lexicon) == "the [reading](/ɹˈidɪŋ/) room"
+    assert spoken("the Reading Room", lexicon) == "the [Reading Room](/ɹˈɛdɪŋ ɹˈum/)"
+
+
 def test_the_lexicon_wins_over_the_normaliser() -> None:
     """ "St. John" would be "Saint John" by the rules; the user's entry says otherwise."""
     assert spoken("St. John and St. Paul", parse(NAMES)) == "[St. John](/sˈɪnʤən/) and Saint Paul"
