@@ -82,6 +82,8 @@ class Request:
     speed: float = 1.0
     lang: str = "a"
     seed: int = 0
+    lexicon: str = ""
+    """The pronunciation lexicon entries that touch ``text``, as lexicon lines (empty: none)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ One function, :func:`prepare`, turns text into the phoneme strings kokoro is fed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .engine.core import split_paragraphs, split_phonemes
 from .engine.g2p import lang_code_for, phonemize
@@ -52,3 +53,26 @@ def prepare(text: str, lang: str, lexicon: Lexicon | None = None, split_pattern:
     normalized = speakable(text, code, lexicon)
     paragraphs = tuple(phonemize(p, code) for p in split_paragraphs(normalized.text, split_pattern))
     return Prepared(code, normalized, paragraphs)
+
+
+def speak(
+    text: str,
+    lang: str,
+    lexicon: Lexicon | None,
+    out: Path,
+    voice: str | None = None,
+    model: str | None = None,
+    backend: str = "auto",
+) -> tuple[float, str]:
+    """Speak ``text`` into the WAV file ``out`` on the CPU, as a job would; ``(seconds, voice)``."""
+    from .engine.core import Engine, write_wav
+    from .engine.loading import choose_model, default_voice, load_backend
+    from .engine.voices import VoiceSpec
+
+    code = lang_code_for(lang)
+    source = choose_model(backend, model)
+    spec = VoiceSpec.parse(voice or default_voice(source, code))
+    engine = Engine(load_backend(source, "cpu"))
+    synthesis = engine.synthesize(text, spec, lang=code, lexicon=lexicon)
+    write_wav(out, synthesis.audio)
+    return synthesis.seconds, str(spec)

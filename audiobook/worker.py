@@ -217,11 +217,19 @@ def answer(engine: Engine, line: str) -> Answer:
 def synthesize(engine: Engine, request: Request, split_pattern: str | None = None) -> Answer:
     """Speak one request into its WAV file."""
     from .engine.core import write_wav
+    from .lexicon import parse
 
     started = time.perf_counter()
     try:
+        lexicon = parse(request.lexicon, f"request {request.id}") if request.lexicon else None
         result = engine.synthesize(
-            request.text, request.voice, request.speed, request.lang, request.seed, split_pattern=split_pattern
+            request.text,
+            request.voice,
+            request.speed,
+            request.lang,
+            request.seed,
+            split_pattern=split_pattern,
+            lexicon=lexicon,
         )
     except Exception as e:  # noqa: BLE001 - one bad request must not end the worker
         log.exception("request %s failed", request.id)

@@ -1,4 +1,4 @@
-"""The engine shared by every backend: text -> paragraphs -> phonemes -> pieces that fit -> audio.
+"""The engine shared by every backend: text -> narration-ready text -> paragraphs -> phonemes -> pieces -> audio.
 
 Nothing is dropped: kokoro truncates any piece over 510 phonemes, so a long sentence is split at clause
 punctuation, then at word boundaries, recursively, until every piece fits. The counts in ``Synthesis``
@@ -13,6 +13,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +21,11 @@ from .. import SAMPLE_RATE
 from ..atomic import atomic_file
 from ..errors import ModelError, SynthesisError
 from .base import MAX_PHONEMES, Backend
-from .g2p import phonemize
 from .voices import VoiceSpec, load_voice, style_for
+
+if TYPE_CHECKING:
+    from ..lexicon import Lexicon
+    from ..normalize import Normalized
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ class Synthesis:
     synth_s: float = 0.0
     """Seconds in the model."""
     timings: dict[str, float] = field(default_factory=dict)
+    normalized: Normalized | None = None
+    """The text as spoken (lexicon and normaliser applied), with its map back to the chunk's own text."""
 
     @property
     def frames(self) -> int:
@@ -85,16 +91,22 @@ class Engine:
         lang: str = "a",
         seed: int = 0,
         split_pattern: str | None = None,
+        lexicon: Lexicon | None = None,
     ) -> Synthesis:
         """Speak ``text``; the same arguments give bit-identical audio on the same machine.
 
         ``voice`` and ``lang`` (a kokoro language code) come resolved (see :mod:`audiobook.settings`).
-        ``split_pattern`` is the paragraph separator (a regex; default: a blank line).
+        ``split_pattern`` is the paragraph separator (a regex; default: a blank line). The text is made
+        narration-ready first, ``lexicon`` applied, by :func:`audiobook.speech.prepare`: what ``audiobook
+        pronounce`` shows is what the model is fed.
         """
+        from ..speech import prepare  # speech builds on this module's splitting: imported when first needed
+
         check_speed(speed)
         pack = self.voice_pack(voice)
         started = time.perf_counter()
-        paragraphs = [phonemize(p, lang) for p in split_paragraphs(text, split_pattern)]
+        prepared = prepare(text, lang, lexicon, split_pattern)
+        paragraphs = list(prepared.paragraphs)
         g2p_s = time.perf_counter() - started
 
         chunks: list[np.ndarray] = []
@@ -120,7 +132,15 @@ class Engine:
             raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
         paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
         return Synthesis(
-            audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s, {"g2p_s": g2p_s, "synth_s": synth_s}
+            audio,
+            paragraph_ends,
+            phonemes_in,
+            fed,
+            pieces,
+            g2p_s,
+            synth_s,
+            {"g2p_s": g2p_s, "synth_s": synth_s},
+            prepared.normalized,
         )
 
 

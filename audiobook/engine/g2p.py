@@ -123,6 +123,7 @@ def _build(lang_code: str) -> G2PFunc:
         from misaki import espeak
 
         g2p = espeak.EspeakG2P(language=ESPEAK_LANGUAGES[lang_code])
+        _quiet_phonemizer()
         return lambda text: g2p(text)[0]
     if lang_code == "j":
         try:
@@ -156,10 +157,17 @@ def _english(british: bool):  # noqa: ANN202 - misaki.en.G2P
     nlp = load_spacy()
     try:
         fallback = espeak.EspeakFallback(british=british)
+        _quiet_phonemizer()
     except Exception as e:  # noqa: BLE001 - without espeak, words missing from the lexicon are skipped
         log.warning("espeak-ng fallback unavailable (%s); words outside misaki's lexicon are skipped", e)
         fallback = None
     return PreloadedG2P(nlp, fallback)
+
+
+def _quiet_phonemizer() -> None:
+    """phonemizer warns "words count mismatch" whenever espeak splits a word it was handed, which misaki does
+    not mind: noise on a user's terminal. Set after each backend is made, since making one resets the level."""
+    logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
 
 def load_spacy():  # noqa: ANN201 - spacy.Language, imported lazily
