@@ -114,6 +114,12 @@ _synthesis_options = _options(
         type=click.IntRange(*CHUNK_CHARS_RANGE),
         help="Largest chunk, in characters (the unit of resume and scheduling) [2000].",
     ),
+    click.option(
+        "--lexicon",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Pronunciation lexicon (WRITTEN = SPOKEN lines), copied into the job as lexicon.txt; "
+        "your own ~/.config/audiobook/lexicon.txt applies too.",
+    ),
 )
 
 
@@ -156,7 +162,8 @@ _output_options = _options(
 def _settings(flags: dict[str, Any]) -> SettingsRequest:
     """The synthesis flags (``_synthesis_options``) as a settings request."""
     names = ("backend", "model", "voice", "speed", "lang", "seed", "max_chunk_chars")
-    return SettingsRequest(**{name: flags[name] for name in names})
+    lexicon = flags["lexicon"]
+    return SettingsRequest(**{name: flags[name] for name in names}, lexicon=None if lexicon is None else str(lexicon))
 
 
 def _output(flags: dict[str, Any]) -> OutputChanges:
@@ -434,7 +441,7 @@ LEXICON_FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--model", help="Model for --out: HF repo id, local directory, .onnx file, or 'bundled'.")
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "torch", "onnx"]),
+    type=click.Choice(BACKENDS),
     default="auto",
     show_default=True,
     help="Backend for --out.",
@@ -464,7 +471,8 @@ def pronounce(
     from .lexicon import load_lexicons
     from .speech import prepare
 
-    prepared = prepare(text, lang, load_lexicons(lexicon_path))
+    lexicon = load_lexicons(lexicon_path)
+    prepared = prepare(text, lang, lexicon)
     if as_json:
         click.echo(
             json.dumps({"input": text, "spoken": prepared.spoken, "phonemes": prepared.phonemes}, ensure_ascii=False)
@@ -473,14 +481,11 @@ def pronounce(
         click.echo(f"input:    {text}\nspoken:   {prepared.spoken}")
         click.echo("phonemes: " + "\n          ".join(prepared.paragraphs))
     if out_path is not None:
-        from .engine.core import Engine, write_wav
-        from .engine.loading import load_backend
+        from .speech import speak
 
-        # The engine phonemizes the spoken text paragraph by paragraph, as prepare() did: the same phonemes.
-        synthesis = Engine(load_backend(backend, model, "cpu")).synthesize(prepared.spoken, voice, lang=lang)
-        write_wav(out_path, synthesis.audio)
+        seconds, spoken_by = speak(text, lang, lexicon, out_path, voice, model, backend)
         if not as_json:
-            click.echo(f"Wrote {out_path} ({synthesis.seconds:.1f} s, voice {synthesis.voice})")
+            click.echo(f"Wrote {out_path} ({seconds:.1f} s, voice {spoken_by})")
 
 
 @cli.command()

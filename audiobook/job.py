@@ -5,6 +5,7 @@ Layout of a job directory::
     job.json          the whole state (schema version 2); rewritten atomically after every change
     job.v1.json       the version-1 file, kept when an older job was upgraded
     chunks/ID.txt     the text of each chunk (UTF-8); edit one to fix a pronunciation, then resume
+    lexicon.txt       the job's pronunciation lexicon (a copy of --lexicon FILE); edit it, then resume
     wav/ID.wav        the audio of each finished chunk (24 kHz mono PCM 16)
     cover.<ext>       the book's cover, so export works after the book file is gone
     logs/             one stderr log per worker process
@@ -41,14 +42,16 @@ from .atomic import write_atomic
 from .book import Book, Metadata
 from .chunker import Chunk
 from .errors import AudiobookError, JobError, RunStopped
+from .lexicon import Lexicon, load_lexicons
 from .outputs import OutputChanges, OutputOptions
-from .settings import Settings, SettingsRequest, changes, describe, resolve
+from .settings import PER_CHUNK, Settings, SettingsRequest, changes, describe, resolve
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "audiobook-job"
 VERSION = 2
 JOB_FILE = "job.json"
+LEXICON_FILE = "lexicon.txt"
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
@@ -106,6 +109,11 @@ class ChunkState:
     """``text_sha256`` of the text the WAV was made from; a mismatch means the text was edited."""
     synth_s: float | None = None
     error: str | None = None
+    normalizer: str | None = None
+    """The text normaliser version the WAV was made with (``None``: none, or not recorded)."""
+    lexicon_entries: str | None = None
+    """Digest of the lexicon entries that touched the text when the WAV was made (``""``/``None``: none); a
+    mismatch with today's entries means the lexicon changed for this chunk's words."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkState:
@@ -172,6 +180,14 @@ class Job:
     def chunk_text(self, chunk: ChunkState) -> str:
         return (self.dir / chunk.text).read_text(encoding="utf-8")
 
+    @property
+    def lexicon_path(self) -> Path:
+        return self.dir / LEXICON_FILE
+
+    def lexicon(self) -> Lexicon:
+        """The pronunciation lexicon in use: the job's ``lexicon.txt`` (if any) over the user's own."""
+        return load_lexicons(self.lexicon_path if self.lexicon_path.is_file() else None)
+
     def pending(self) -> list[ChunkState]:
         """Chunks still to synthesize, failed ones included (resume retries them)."""
         return [c for c in self.chunks if c.status != DONE]
@@ -224,9 +240,18 @@ class Job:
     def adopt(self, settings: Settings, allow_change: bool) -> None:
         """Take resolved settings. New audio settings are refused while finished chunks were made with the old
         ones, unless ``allow_change``: then every finished chunk is synthesized again (a book in two voices is
-        never what anyone wants). The chunking itself never changes: that needs a new plan."""
+        never what anyone wants). The chunking itself never changes: that needs a new plan.
+
+        A new normaliser version or lexicon is never refused (``PER_CHUNK``): the first is reported once and
+        finished chunks are kept; for the second, :func:`verify` redoes the chunks whose words it touches."""
         diff = changes(self.settings, settings)
         if not diff:
+            return
+        self._report_per_chunk_changes(diff)
+        diff = {name: change for name, change in diff.items() if name not in PER_CHUNK}
+        if not diff:
+            self.settings = settings
+            self.save()
             return
         if "max_chunk_chars" in diff:
             raise JobError(
@@ -248,14 +273,41 @@ class Job:
         self.settings = settings
         self.save()
 
+    def _report_per_chunk_changes(self, diff: dict[str, tuple[Any, Any]]) -> None:
+        done = self.done()
+        if "normalizer" in diff and done:
+            old, new = diff["normalizer"]
+            log.warning(
+                "%d finished chunks were read with %s; this run uses text normaliser version %s, so chunks made "
+                "from now on may read some numbers, numerals or abbreviations differently (finished ones are kept)",
+                len(done),
+                f"text normaliser version {old}" if old else "no text normaliser",
+                new,
+            )
+        if "lexicon" in diff and done:
+            log.info("the pronunciation lexicon changed: chunks whose words it touches will be synthesized again")
+
     def mark_done(
-        self, chunk: ChunkState, wav: str, frames: int, paragraph_ends: list[int], synth_s: float, text_sha256: str
+        self,
+        chunk: ChunkState,
+        wav: str,
+        frames: int,
+        paragraph_ends: list[int],
+        synth_s: float,
+        text_sha256: str,
+        normalizer: str | None = None,
+        lexicon_entries: str = "",
     ) -> None:
-        """Record a chunk whose WAV is already in place under its final name."""
+        """Record a chunk whose WAV is already in place under its final name, and what it was made from."""
         chunk.status, chunk.wav, chunk.frames = DONE, wav, frames
         chunk.paragraph_ends, chunk.synth_s, chunk.error = list(paragraph_ends), synth_s, None
         chunk.synthesized_sha256 = text_sha256
+        chunk.normalizer, chunk.lexicon_entries = normalizer, lexicon_entries
         self.save()
+
+    def keep_lexicon(self, source: Path) -> None:
+        """Copy a lexicon file into the job (``lexicon.txt``), where a resume finds it and the user can edit it."""
+        write_atomic(self.lexicon_path, Path(source).read_bytes())
 
     def mark_failed(self, chunk: ChunkState, error: str) -> None:
         chunk.status, chunk.error = FAILED, error
@@ -477,6 +529,7 @@ def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
         "options": output,
     }
     settings = resolve(request, None, data["book"].get("language", "en"))
+    settings = dataclasses.replace(settings, normalizer="", lexicon="")  # version 1 had neither
     return {**data, "version": VERSION, "settings": settings.to_dict(), "output": record, "selection": selection}
 
 
@@ -484,11 +537,13 @@ def verify(job: Job) -> list[str]:
     """Check every chunk against the disk; send the ones that disagree back to pending.
 
     Returns one line per repair. A done chunk needs its WAV present, readable, 24 kHz mono, with the
-    recorded frame count, made from the text that is in its text file now. Temporary files that a killed
+    recorded frame count, made from the text that is in its text file now, with the lexicon entries that
+    touch that text today. Temporary files that a killed
     worker left in ``wav/`` are removed (finished WAVs never start with a dot).
     """
     for leftover in (job.dir / "wav").glob(".*"):
         leftover.unlink(missing_ok=True)
+    lexicon = job.lexicon()
     repairs = []
     for chunk in job.chunks:
         text_path = job.dir / chunk.text
@@ -504,6 +559,8 @@ def verify(job: Job) -> list[str]:
         if chunk.status != DONE:
             continue
         problem = _done_problem(job, chunk)
+        if problem is None and (chunk.lexicon_entries or "") != lexicon.fingerprint(text):
+            problem = "the lexicon entries for its words changed"
         if problem:
             job.reset(chunk, problem)
             repairs.append(f"{chunk.id}: {problem}")

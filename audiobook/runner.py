@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from .chunker import chunk_book
 from .devices import resolve_device
 from .errors import JobError, ModelError, RunStopped, SynthesisError
 from .job import FAILED, ChunkState, Job, RunRecord
+from .lexicon import Lexicon, digest
+from .normalize import NORMALIZER_VERSION
 from .outputs import ExportResult, OutputChanges
 from .pool import Done, Event, Failed, Layout, LocalPool, Ready, Stopped, Timeouts, WorkerPool, layout
 from .progress import Progress
@@ -72,7 +74,10 @@ def plan(book_path: Path, job_dir: Path, request: SettingsRequest | None = None,
     chunks = chunk_book(book, indices, settings.max_chunk_chars)
     if not chunks:
         raise JobError(f"{book_path}: the chosen chapters hold no narratable text")
-    return jobs.create(job_dir, book, Path(book_path), indices, chunks, settings, selection)
+    job = jobs.create(job_dir, book, Path(book_path), indices, chunks, settings, selection)
+    if request is not None and request.lexicon is not None:
+        job.keep_lexicon(Path(request.lexicon))
+    return job
 
 
 # ---- build and resume ----------------------------------------------------------------------------
@@ -105,8 +110,13 @@ def resume(
 ) -> RunResult:
     """Continue a job from ``job.json`` alone (the book file may be gone): synthesize what is missing, export."""
     with jobs.open_for_update(job_dir) as job:
-        settings = resolve(request or SettingsRequest(), job.settings, job.book.get("language", "en"))
+        request = request or SettingsRequest()
+        if request.lexicon is None and job.lexicon_path.is_file():
+            request = replace(request, lexicon=str(job.lexicon_path))  # the job's own lexicon, as edited
+        settings = resolve(request, job.settings, job.book.get("language", "en"))
         job.adopt(settings, allow_settings_change)
+        if request.lexicon is not None and Path(request.lexicon).resolve() != job.lexicon_path.resolve():
+            job.keep_lexicon(Path(request.lexicon))
         if output is not None:
             job.update_output(output)
         for line in jobs.verify(job):
@@ -136,7 +146,8 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
     config = WorkerConfig(job.settings.backend, job.settings.model, job.settings.revision, device, size.threads)
     recorder = Recorder(job, Progress(_chars(job.chunks), _chars(job.done()), quiet=run.quiet), size, run.observe)
     pool = run.pool or LocalPool(config, job.dir / "logs", size, run.timeouts)
-    batch = pool.submit([request_for(job, chunk) for chunk in todo])
+    lexicon = job.lexicon()
+    batch = pool.submit([request_for(job, chunk, lexicon) for chunk in todo])
     try:
         for event in batch.events():
             recorder.record(event)
@@ -152,17 +163,19 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
     return [c for c in job.chunks if c.status == FAILED]
 
 
-def request_for(job: Job, chunk: ChunkState) -> Request:
-    """What a worker is asked to do for one chunk."""
+def request_for(job: Job, chunk: ChunkState, lexicon: Lexicon | None = None) -> Request:
+    """What a worker is asked to do for one chunk: its text, and the lexicon entries that touch it."""
     settings = job.settings
+    text = job.chunk_text(chunk)
     return Request(
         id=chunk.id,
-        text=job.chunk_text(chunk),
+        text=text,
         out_wav=str((job.dir / "wav" / f"{chunk.id}.wav").resolve()),
         voice=settings.voice,
         speed=settings.speed,
         lang=settings.lang,
         seed=jobs.chunk_seed(settings.seed, chunk.id),
+        lexicon=lexicon.touching(text).text() if lexicon else "",
     )
 
 
@@ -226,7 +239,16 @@ class Recorder:
         self.run.chunks_done += 1
         self.run.synth_s += answer.synth_s
         text_sha = jobs.sha256_text(event.request.text)
-        self.job.mark_done(chunk, f"wav/{wav.name}", frames, list(answer.paragraph_ends), answer.synth_s, text_sha)
+        self.job.mark_done(
+            chunk,
+            f"wav/{wav.name}",
+            frames,
+            list(answer.paragraph_ends),
+            answer.synth_s,
+            text_sha,
+            NORMALIZER_VERSION,
+            digest(event.request.lexicon),
+        )
         self.progress.advance(chunk.chars)
 
 

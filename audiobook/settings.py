@@ -27,6 +27,8 @@ from .engine.core import MAX_SPEED, MIN_SPEED, check_speed
 from .engine.g2p import LANG_CODES, lang_code_for
 from .engine.voices import VoiceSpec
 from .errors import JobError, ModelError
+from .lexicon import load_lexicons
+from .normalize import NORMALIZER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ DEFAULT_SPEED = 1.0
 DEFAULT_SEED = 0
 CHUNK_CHARS_RANGE = (200, 100_000)
 """Smaller chunks spend more time on per-chunk overhead than on speech; larger ones lose more to a crash."""
+PER_CHUNK = frozenset({"normalizer", "lexicon"})
+"""Settings whose change alters only some chunks, if any: never refused. A new normaliser version is reported
+and goes on; a changed lexicon re-synthesizes the chunks whose words it touches (see ``Job.adopt``)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class SettingsRequest:
     """A kokoro language code (``a``) or a language tag (``en-GB``)."""
     seed: int | None = None
     max_chunk_chars: int | None = None
+    lexicon: str | None = None
+    """A pronunciation lexicon file for the job (``--lexicon``; a job's own copy on resume), laid over the
+    user's own (``$XDG_CONFIG_HOME/audiobook/lexicon.txt``), which applies in any case."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,10 @@ class Settings:
     revision: str | None = None
     """For a hub repo: the commit every chunk is made with."""
     sample_rate: int = SAMPLE_RATE
+    normalizer: str = NORMALIZER_VERSION
+    """The version of the text normaliser (numerals, abbreviations, units...); ``""``: made before there was one."""
+    lexicon: str = ""
+    """sha256 of the pronunciation lexicon in use (the job's over the user's); ``""``: none."""
 
     @property
     def source(self) -> loading.ModelSource:
@@ -87,6 +99,7 @@ class Settings:
         """Read what :meth:`to_dict` wrote (job.json); ``JobError`` if a field is missing or malformed."""
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
+        values.setdefault("normalizer", "")  # a job from before the normaliser: its audio had none
         try:
             values["voice"] = VoiceSpec.parse(values["voice"], must_exist=False)
             return cls(**values)
@@ -119,6 +132,7 @@ def resolve(request: SettingsRequest, recorded: Settings | None = None, book_lan
         seed=int(_pick(request.seed, recorded, "seed", DEFAULT_SEED)),
         max_chunk_chars=int(max_chunk_chars),
         revision=source.revision,
+        lexicon=_lexicon(request),
     )
 
 
@@ -131,6 +145,12 @@ def changes(old: Settings, new: Settings) -> dict[str, tuple[Any, Any]]:
 def describe(diff: dict[str, tuple[Any, Any]]) -> str:
     """``voice 'af_test' -> 'bf_test', speed 1.0 -> 1.3``"""
     return ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in diff.items())
+
+
+def _lexicon(request: SettingsRequest) -> str:
+    """The digest of the lexicon in use; a lexicon file that cannot be read fails here, before any work."""
+    lexicon = load_lexicons(request.lexicon)
+    return lexicon.sha256() if lexicon else ""
 
 
 def _pick(given: Any, recorded: Settings | None, name: str, default: Any) -> Any:
@@ -180,4 +200,4 @@ def _voice(request: SettingsRequest, recorded: Settings | None, source: loading.
     return voice
 
 
-__all__ = ["MAX_SPEED", "MIN_SPEED", "Settings", "SettingsRequest", "changes", "describe", "resolve"]
+__all__ = ["MAX_SPEED", "MIN_SPEED", "PER_CHUNK", "Settings", "SettingsRequest", "changes", "describe", "resolve"]

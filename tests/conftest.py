@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 # Tests never touch the network; set before anything imports huggingface_hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Nor the user's own pronunciation lexicon (~/.config/audiobook/lexicon.txt): an empty config directory.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="audiobook-test-config-")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_VOICES = ("af_test", "am_test", "bf_test")
