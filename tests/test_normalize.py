@@ -624,3 +624,19 @@ def test_a_sentence_end_after_an_abbreviation_reaches_the_model() -> None:
     ):
         phonemes = phonemize(normalize(text, "a").text, "a")
         assert re.search(r"\. \S", phonemes), (text, phonemes)
+
+
+@pytest.mark.parametrize("book", sorted(HEADINGS))
+def test_normalising_a_whole_corpus_book_loses_no_text(book: str) -> None:
+    """Every stretch of a book is either copied or replaced by something to say: nothing is dropped."""
+    from audiobook.readers import read_book
+
+    for chapter in read_book(CORPUS / book).chapters:
+        result = normalize(chapter.text, "a")
+        assert result.spans[0].src_start == 0 and result.spans[-1].src_end == len(chapter.text)
+        for span in result.spans:
+            said = result.text[span.out_start : span.out_end]
+            if span.changed:
+                assert said.strip(), chapter.text[span.src_start : span.src_end]
+            else:
+                assert said == chapter.text[span.src_start : span.src_end]
