@@ -130,13 +130,33 @@ class Batch:
         """``alive`` is the pool's answer to "is anyone still working on this?", asked while nothing happens."""
         self.requests = list(requests)
         self._alive = alive
-        self._events: queue.Queue[Event] = queue.Queue()
+        self._events: queue.Queue[Event | None] = queue.Queue()  # None only wakes the reader
         self._unfinished = len(self.requests)
+        self._in_flight = 0
+        self._lock = threading.Lock()
         self.cancelled = threading.Event()
+
+    def claim(self) -> bool:
+        """For pool implementations: a request is about to be served. False once the batch is cancelled: the
+        request is then dropped. Every claimed request ends in ``put`` of its Done or Failed, or in ``drop``."""
+        with self._lock:
+            if self.cancelled.is_set():
+                return False
+            self._in_flight += 1
+            return True
+
+    def drop(self) -> None:
+        """For pool implementations: a claimed request is given up because the batch was cancelled."""
+        with self._lock:
+            self._in_flight -= 1
+        self._events.put(None)
 
     def put(self, event: Event) -> None:
         """For pool implementations: report an event of this batch."""
         self._events.put(event)
+        if isinstance(event, Done | Failed):
+            with self._lock:
+                self._in_flight -= 1
 
     def stop(self, error: str, kind: str) -> None:
         """For pool implementations: end the batch with a failure no retry can fix."""
@@ -144,13 +164,19 @@ class Batch:
         self.put(Stopped(error, kind))
 
     def cancel(self) -> None:
-        """Hand out none of its remaining requests (those in flight still finish, see ``leftovers``)."""
+        """Hand out none of its remaining requests. Those in flight still finish: ``events`` reports them and
+        then ends (a service pauses a book this way); whatever finishes after the reader left is in
+        ``leftovers``."""
         self.cancelled.set()
+        self._events.put(None)
 
     def events(self) -> Iterator[Event]:
-        """Every event until each request is done or failed, or the batch is stopped (never a hang: if the
-        pool has nobody left working on it, the batch ends with ``Stopped``)."""
+        """Every event until each request is done or failed, the batch is stopped, or it was cancelled and
+        nothing of it is in flight any more (never a hang: if the pool has nobody left working on it, the
+        batch ends with ``Stopped``)."""
         while self._unfinished:
+            if self.cancelled.is_set() and self._settled():
+                return
             try:
                 event = self._events.get(timeout=1.0)
             except queue.Empty:
@@ -158,11 +184,18 @@ class Batch:
                     yield Stopped(f"every worker stopped with {self._unfinished} requests left", "pool")
                     return
                 continue
+            if event is None:
+                continue
             if isinstance(event, Done | Failed):
                 self._unfinished -= 1
             yield event
             if isinstance(event, Stopped):
                 return
+
+    def _settled(self) -> bool:
+        """Nothing in flight and nothing left to read (``put`` queues an event before it counts it finished)."""
+        with self._lock:
+            return self._in_flight <= 0 and self._events.empty()
 
     def leftovers(self) -> list[Done]:
         """Requests that finished after the consumer stopped reading: finished audio is never thrown away."""
@@ -247,6 +280,9 @@ class LocalPool(WorkerPool):
         self._closed = threading.Event()
         self._loaded = threading.Event()
         self._speed = _Speed()
+        self._started: set[int] = set()
+        self.restarts = 0
+        """Worker processes started in place of one that crashed, hung or broke the protocol (for metrics)."""
 
     def submit(self, requests: Sequence[Request], priority: int = 0) -> Batch:
         if self._closed.is_set():
@@ -287,7 +323,7 @@ class LocalPool(WorkerPool):
                 _, _, request, batch = self._tasks.get()
                 if request is None or batch is None or self._closed.is_set():
                     break
-                if batch.cancelled.is_set():
+                if not batch.claim():
                     continue
                 process = self._serve(request, batch, process, index)
         except BaseException as e:  # a bug, or the OS refusing threads: never leave the consumer waiting
@@ -303,6 +339,7 @@ class LocalPool(WorkerPool):
         error = "not attempted"
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self._closed.is_set() or batch.cancelled.is_set():
+                batch.drop()
                 return process
             try:
                 process = process or self._start(index, batch)
@@ -348,6 +385,9 @@ class LocalPool(WorkerPool):
             if self._closed.is_set():
                 raise WorkerFailure("the pool is closing")
             self._processes.add(process)
+            if index in self._started:
+                self.restarts += 1
+            self._started.add(index)
         try:
             hello = process.start(self.timeouts.hello_s)
         except BaseException:

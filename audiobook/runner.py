@@ -30,7 +30,7 @@ from .pool import Done, Event, Failed, Layout, LocalPool, Ready, Stopped, Timeou
 from .progress import Progress
 from .protocol import DEVICE, DISK_FULL, MODEL, Request, WorkerConfig
 from .readers import read_book
-from .settings import SettingsRequest, resolve
+from .settings import Settings, SettingsRequest, resolve
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class RunResult:
     job: Job
     failed: list[ChunkState] = field(default_factory=list)
     export: ExportResult | None = None
+    """``None`` when chunks failed, or when the run was cancelled through its shared pool with chunks left."""
 
 
 # ---- plan ----------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def resume(
         for line in jobs.verify(job):
             log.warning("repaired: %s", line)
         failed = feed(job, run or RunOptions())
-        if failed:
+        if failed or job.pending():  # failures, or the owner of a shared pool cancelled the run (a pause)
             return RunResult(job=job, failed=failed)
         return RunResult(job=job, export=export.write(job))
 
@@ -139,11 +140,9 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
     todo = job.pending()
     if not todo:
         return []
-    device = resolve_device(run.device, job.settings.backend)
-    _warn_about_device(job, device)
+    config, size = worker_setup(job.settings, run)
+    _warn_about_device(job, config.device)
     diskspace.warn_if_short(job.dir, export.output_path(job).parent, _need(job, todo))
-    size = layout(device, run.workers, run.threads)
-    config = WorkerConfig(job.settings.backend, job.settings.model, job.settings.revision, device, size.threads)
     recorder = Recorder(job, Progress(_chars(job.chunks), _chars(job.done()), quiet=run.quiet), size, run.observe)
     pool = run.pool or LocalPool(config, job.dir / "logs", size, run.timeouts)
     lexicon = job.lexicon()
@@ -161,6 +160,15 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
     if recorder.stopped is not None:
         raise _stop_error(job, recorder.stopped)
     return [c for c in job.chunks if c.status == FAILED]
+
+
+def worker_setup(settings: Settings, run: RunOptions) -> tuple[WorkerConfig, Layout]:
+    """The workers a job with these settings needs where ``run`` asks: their config, and how many of them.
+
+    A service keys its warm pools by the config, so jobs with the same model and device share workers."""
+    device = resolve_device(run.device, settings.backend)
+    size = layout(device, run.workers, run.threads)
+    return WorkerConfig(settings.backend, settings.model, settings.revision, device, size.threads), size
 
 
 def request_for(job: Job, chunk: ChunkState, lexicon: Lexicon | None = None) -> Request:

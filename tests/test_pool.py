@@ -73,6 +73,7 @@ def test_a_worker_killed_mid_chunk_is_replaced_and_the_chunk_retried(test_model_
     (done,) = [e for e in events if isinstance(e, Done)]
     assert killed and done.attempts == 2
     assert len([e for e in events if isinstance(e, Ready)]) == 2  # a fresh worker loaded the model again
+    assert local.restarts == 1  # what the service's metrics report
 
 
 def test_a_hung_worker_is_timed_out_and_replaced(test_model_dir: Path, tmp_path: Path) -> None:
@@ -153,6 +154,22 @@ def test_a_lower_priority_number_is_served_first_by_warm_workers(test_model_dir:
     # at most one book chunk (the one already in flight) finished between r0 and the urgent request
     assert finished["now"] < finished["r2"] < finished["r3"]
     assert len(local._processes) == 0
+
+
+def test_a_cancelled_batch_reports_its_chunk_in_flight_and_ends(test_model_dir: Path, tmp_path: Path) -> None:
+    """How a service pauses a book: the request in flight finishes and is reported, no other one starts, and the
+    reader is not left waiting for requests that will never run."""
+    local = one_worker(test_model_dir, tmp_path)
+    try:
+        batch = local.submit(requests(tmp_path, *[f"Paused book chunk {n}." for n in range(4)]))
+        cancelled = threading.Event()
+        when_busy(local, lambda pid: (batch.cancel(), cancelled.set()))
+        events = list(batch.events())
+    finally:
+        local.close()
+    done = [e.request.id for e in events if isinstance(e, Done)]
+    assert cancelled.is_set() and done and len(done) < 4
+    assert sorted(p.stem for p in tmp_path.glob("r*.wav")) == done  # nothing started after the cancel
 
 
 @pytest.mark.parametrize(
