@@ -84,6 +84,10 @@ class Request:
     seed: int = 0
     lexicon: str = ""
     """The pronunciation lexicon entries that touch ``text``, as lexicon lines (empty: none)."""
+    stream: str = ""
+    """Streamed speech (``audiobook serve``): a file the worker rewrites from the start on each attempt and
+    appends every piece's audio to, as 16-bit PCM, the moment the piece is made (short pieces, the first
+    shortest); the reader follows the growing file. Empty for a book chunk. The WAV is written as usual."""
 
 
 @dataclass(frozen=True)

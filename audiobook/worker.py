@@ -28,8 +28,11 @@ from .errors import AudiobookError
 from .protocol import CHUNK, DEVICE, DISK_FULL, MODEL, Answer, Hello, ProtocolError, Request, decode, encode, to_dict
 
 if TYPE_CHECKING:
-    from .engine.core import Engine
+    import numpy as np
+
+    from .engine.core import Engine, Synthesis
     from .engine.loading import ModelSource
+    from .lexicon import Lexicon
 
 log = logging.getLogger("audiobook.worker")
 
@@ -222,15 +225,18 @@ def synthesize(engine: Engine, request: Request, split_pattern: str | None = Non
     started = time.perf_counter()
     try:
         lexicon = parse(request.lexicon, f"request {request.id}") if request.lexicon else None
-        result = engine.synthesize(
-            request.text,
-            request.voice,
-            request.speed,
-            request.lang,
-            request.seed,
-            split_pattern=split_pattern,
-            lexicon=lexicon,
-        )
+        if request.stream:
+            result = synthesize_streaming(engine, request, lexicon)
+        else:
+            result = engine.synthesize(
+                request.text,
+                request.voice,
+                request.speed,
+                request.lang,
+                request.seed,
+                split_pattern=split_pattern,
+                lexicon=lexicon,
+            )
     except Exception as e:  # noqa: BLE001 - one bad request must not end the worker
         log.exception("request %s failed", request.id)
         return Answer.failure(request.id, describe(e), failure_kind(e))
@@ -248,6 +254,25 @@ def synthesize(engine: Engine, request: Request, split_pattern: str | None = Non
         synth_s=round(time.perf_counter() - started, 3),
         phonemes=result.phonemes_synth,
     )
+
+
+def synthesize_streaming(engine: Engine, request: Request, lexicon: Lexicon | None = None) -> Synthesis:
+    """Speak a streamed request, writing each piece's PCM to ``request.stream`` as soon as it is made.
+
+    The file is truncated first: a retry makes the very same pieces (same seeds), so a reader that keeps its
+    offset simply waits until the file has grown past what it already sent."""
+    from .engine.streaming import pcm16
+    from .engine.streaming import synthesize_streaming as speak
+
+    with open(request.stream, "wb") as out:
+
+        def send_piece(audio: np.ndarray) -> None:
+            out.write(pcm16(audio))
+            out.flush()
+
+        return speak(
+            engine, request.text, request.voice, request.speed, request.lang, request.seed, send_piece, lexicon
+        )
 
 
 _DEVICE_ERRORS = (
