@@ -536,6 +536,57 @@ def words(
         click.echo(f"{word.count:>6}  {word.word:<24} {word.phonemes}")
 
 
+@cli.command()
+@click.option(
+    "--library",
+    "library_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("audiobook-library"),
+    show_default=True,
+    help="The library directory: the queue, uploads, job directories and finished books.",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on; not loopback needs a token."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--token", help="Required of every request [generated and printed when --host is not loopback].")
+@click.option("--max-upload-mb", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@_synthesis_options
+@_run_options
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Output format of new books [m4b].")
+@click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on].")
+@_user_errors
+def serve(library_dir: Path, host: str, port: int, token: str | None, max_upload_mb: int, **flags: Any) -> None:
+    """Serve a library: a web page and a JSON API to add books, follow them, listen, fix chunks, download.
+
+    Books are converted one after another by workers that stay warm; the queue survives a restart.
+    The synthesis options are the defaults for new books. Streamed speech: POST /v1/audio/speech.
+
+    \b
+    Example:
+      audiobook serve --library ~/Audiobooks      # then open http://127.0.0.1:8765/
+      audiobook serve --host 0.0.0.0 --port 8765  # prints the token other machines need
+    """
+    from .serve import ServiceOptions, token_for
+    from .serve import serve as run_service
+
+    options = ServiceOptions(
+        settings=_settings(flags),
+        output=OutputChanges(format=flags["fmt"], loudnorm=flags["loudnorm"]),
+        device=flags["device"],
+        workers=flags["workers"],
+        threads=flags["threads"],
+        max_upload_bytes=max_upload_mb * 2**20,
+    )
+    token = token_for(host, token)
+    url_host = f"[{host}]" if ":" in host else host
+    click.echo(f"audiobook serve: library {library_dir.resolve()}", err=True)
+    click.echo(f"Open http://{url_host}:{port}/" + (f"?token={token}" if token else ""), err=True)
+    if token:
+        click.echo(f"API clients send: Authorization: Bearer {token}", err=True)
+    run_service(library_dir, host, port, token, options)
+
+
 def main() -> None:
     cli(prog_name="audiobook")
 

@@ -46,3 +46,15 @@ class RunStopped(AudiobookError):
 
 class LexiconError(AudiobookError):
     """A pronunciation lexicon that cannot be read: ``file:line: reason``."""
+
+
+class NotFoundError(AudiobookError):
+    """Something asked for by name (a book in the service's queue, a chunk, a file) that does not exist."""
+
+
+class OutsideLibraryError(AudiobookError):
+    """A path given to the service that leads outside its library directory (``..``, an absolute path, a link)."""
+
+
+class TooLargeError(AudiobookError):
+    """An upload or a text over the service's size limit."""

@@ -18,7 +18,8 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,48 @@ def run(args: Sequence[str], *, what: str, stdin: Iterable[bytes] | None = None,
     if code != 0:
         raise FFmpegError(f"{what}: ffmpeg exited with status {code}", _tail(text))
     return text
+
+
+def pipe(args: Sequence[str], *, what: str, stdin: Iterable[bytes], block_size: int = 1 << 16) -> Iterator[bytes]:
+    """Run ffmpeg with ``args`` (output ``pipe:1``), feeding it ``stdin`` from a thread, and yield what it writes
+    as soon as it writes it (for audio that is streamed while it is made).
+
+    Closing the generator early kills ffmpeg. An exception raised by the ``stdin`` iterable is raised here once
+    ffmpeg has been stopped; a failing ffmpeg raises :class:`~audiobook.errors.FFmpegError` with stderr's tail.
+    """
+    cmd = [find_ffmpeg(), "-hide_banner", "-nostats", "-loglevel", "error", *args]
+    log.debug("running %s", shlex.join(cmd))
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        except OSError as e:
+            raise FFmpegError(f"{what}: could not start {cmd[0]}: {e}") from e
+        failures: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                _feed(proc, stdin)
+            except BaseException as e:  # noqa: BLE001 - handed to the reading side
+                failures.append(e)
+                proc.kill()
+
+        feeder = threading.Thread(target=feed, name="ffmpeg-stdin", daemon=True)
+        feeder.start()
+        try:
+            assert proc.stdout is not None
+            while block := proc.stdout.read1(block_size):
+                yield block
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        feeder.join()
+        if failures:
+            raise failures[0]
+        if code != 0:
+            err.seek(0)
+            raise FFmpegError(f"{what}: ffmpeg exited with status {code}", _tail(err.read().decode(errors="replace")))
 
 
 def _feed(proc: subprocess.Popen, blocks: Iterable[bytes]) -> None:

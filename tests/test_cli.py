@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from make_example_epub import make_book  # noqa: E402
 
-COMMANDS = ["inspect", "plan", "build", "resume", "status", "export", "voices", "pronounce", "words"]
+COMMANDS = ["inspect", "plan", "build", "resume", "status", "export", "voices", "pronounce", "words", "serve"]
 
 
 @pytest.fixture(scope="module")
