@@ -10,6 +10,7 @@ API explorers are off: they load their scripts from a CDN, and this service work
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,7 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
 
@@ -224,11 +225,14 @@ def _errors(app: FastAPI) -> None:
 
 def _pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # the script and style addresses carry a digest of their content, so a browser never runs a stale copy
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(STATIC.iterdir()))).hexdigest()[:12]
+    html = (STATIC / "index.html").read_text(encoding="utf-8").replace("STATIC_VERSION", digest)
 
     @app.get("/", include_in_schema=False)
     @app.get("/books/{book_id}", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=NO_STORE)
+    def page() -> HTMLResponse:
+        return HTMLResponse(html, headers=NO_STORE)
 
 
 def _api(app: FastAPI, library: Library) -> None:

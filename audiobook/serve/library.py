@@ -103,6 +103,7 @@ class Library:
         self._cond = threading.Condition()
         self._entries: list[Entry] = []
         self._reserved: set[str] = set()
+        self._edited: set[str] = set()
         self._running: str | None = None
         self._feed: _Feed | None = None
         self._closing = False
@@ -330,7 +331,8 @@ class Library:
                 self._entries.remove(entry)
                 self._entries.insert(0, entry)
             elif self._running == book_id and self._feed is not None:
-                self._feed.cancel()  # the runner picks the book up again and finds the edit
+                self._edited.add(book_id)  # even if the chunk in flight was the last, this run is not the end
+                self._feed.cancel()  # the runner picks the book up again, and its check finds the edit
             self._save()
             self._reschedule()
             self._cond.notify_all()
@@ -393,6 +395,7 @@ class Library:
                 if self._closing or self._next() is not entry:
                     return
                 self._feed = feed
+                self._edited.discard(entry.id)  # this run's own check sees every edit made until now
             self._rate.resume()
             run = dataclasses.replace(self._run_options(), pool=feed, observe=self._observe(entry, config))
             result = runner.resume(self.job_dir(entry.id), run=run)
@@ -406,6 +409,11 @@ class Library:
             if not self._closing:
                 entry.state, entry.error = ERROR, f"{type(e).__name__}: {e}"
             return
+        with self._cond:
+            edited = entry.id in self._edited
+            self._edited.discard(entry.id)
+        if edited:
+            return  # still queued: the next run redoes the edited chunk and writes the book again
         if result.export is not None:
             entry.state, entry.error = DONE, None
         elif result.failed:

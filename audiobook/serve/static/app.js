@@ -32,6 +32,10 @@ async function api(path, options = {}) {
   return body;
 }
 
+function show(...children) {
+  main.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}
+
 function say(text, kind = "error") {
   const box = document.getElementById("message");
   box.textContent = text;
@@ -46,6 +50,12 @@ function duration(seconds) {
   if (h) return `${h}h${String(m).padStart(2, "0")}m`;
   if (m) return `${m}m${String(s).padStart(2, "0")}s`;
   return `${s}s`;
+}
+
+function eta(book) {
+  if (book.state === "done") return "";
+  if (book.state === "running" && book.chunks.pending + book.chunks.failed === 0) return "writing the audiobook…";
+  return book.eta_s === null ? "ETA …" : `ETA ${duration(book.eta_s)}`;
 }
 
 function bar(percent) {
@@ -67,7 +77,7 @@ function play(src, label) {
 
 async function showLibrary() {
   const books = await api("/api/books");
-  main.replaceChildren(
+  show(
     el("h1", {}, "Library"),
     uploadForm(),
     pathForm(),
@@ -131,7 +141,7 @@ function bookRow(book) {
     el("td", {}, el("a", { href: `/books/${book.id}`, class: "title" }, book.title), el("div", { class: "muted" }, book.author)),
     el("td", {}, stateBadge(book.state), book.error ? el("div", { class: "error" }, book.error) : null),
     el("td", {}, bar(book.percent), " ", el("span", { class: "progress-text" }, `${book.percent}% · ${book.chunks.done}/${book.chunks_total} chunks`)),
-    el("td", { class: "eta" }, book.state === "done" ? "" : duration(book.eta_s) || "…"),
+    el("td", { class: "eta" }, eta(book)),
     el("td", {}, actions(book)),
     el("td", {}, book.download ? el("a", { href: book.download, class: "download", download: "" }, `Download ${book.format}`) : null),
   );
@@ -170,7 +180,7 @@ function actions(book) {
 
 async function showBook(id) {
   const book = await api(`/api/books/${encodeURIComponent(id)}`);
-  main.replaceChildren(
+  show(
     el("p", {}, el("a", { href: "/" }, "← Library")),
     el("h1", { id: "book-title" }, book.title),
     el("p", { class: "muted" }, [book.author, `voice ${book.voice}`, `speed ${book.speed}`, book.format].filter(Boolean).join(" · ")),
@@ -180,7 +190,7 @@ async function showBook(id) {
       stateBadge(book.state),
       bar(book.percent),
       el("span", { class: "progress-text" }, `${book.percent}% · ${book.chunks.done}/${book.chunks_total} chunks · ${duration(book.audio_done_s)} of audio`),
-      el("span", { class: "eta" }, book.state === "done" ? "" : `ETA ${duration(book.eta_s) || "…"}`),
+      el("span", { class: "eta" }, eta(book)),
       actions(book),
       book.download ? el("a", { href: book.download, class: "download", download: "" }, `Download ${book.format}`) : null,
     ),
@@ -216,7 +226,7 @@ function chapterSection(book, chapter) {
 function chunkRow(bookId, chunk) {
   return el(
     "tr",
-    { "data-chunk": chunk.id },
+    { "data-chunk": chunk.id, "data-status": chunk.status, "data-audio": chunk.audio || "" },
     el("td", {}, chunk.id),
     el("td", { class: "status" }, stateBadge(chunk.status), chunk.error ? el("div", { class: "error" }, chunk.error) : null),
     el("td", {}, chunk.chars.toLocaleString()),
@@ -281,13 +291,15 @@ function updateChunk(message) {
   const fresh = chunkRow(message.book, { chars: 0, seconds: null, audio: null, error: null, ...message.chunk });
   if (message.chunk.chars === undefined) fresh.children[2].replaceWith(row.children[2].cloneNode(true));
   row.replaceWith(fresh);
+  const section = fresh.closest("section");
+  section.querySelector("button.play-chapter").disabled = !!section.querySelector("tr[data-chunk]:not([data-status=done])");
   if (message.progress) {
     const p = message.progress;
     const summary = document.getElementById("book-summary");
     summary.querySelector(".bar").replaceWith(bar(p.percent));
     summary.querySelector(".progress-text").textContent =
       `${p.percent}% · ${p.chunks.done}/${p.chunks_total} chunks · ${duration(p.audio_done_s)} of audio`;
-    summary.querySelector(".eta").textContent = `ETA ${duration(p.eta_s) || "…"}`;
+    summary.querySelector(".eta").textContent = eta({ state: "running", ...p });
   }
 }
 
