@@ -11,7 +11,14 @@ import soundfile
 from audiobook import worker
 from audiobook.engine.base import MAX_PHONEMES
 from audiobook.engine.core import count_phonemes
-from audiobook.engine.streaming import FIRST_PIECE_PHONEMES, pcm16, speech_pieces, synthesize_streaming
+from audiobook.engine.streaming import (
+    FIRST_PIECE_PHONEMES,
+    JOIN_S,
+    pcm16,
+    speech_pieces,
+    synthesize_streaming,
+    trim_join,
+)
 from audiobook.engine.voices import VoiceSpec
 from audiobook.protocol import Request
 
@@ -66,3 +73,13 @@ def test_a_streamed_request_writes_each_piece_before_the_wav(engine, tmp_path: P
 def test_pcm16_scales_and_clips() -> None:
     audio = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 2.0], dtype=np.float32)
     assert np.frombuffer(pcm16(audio), dtype="<i2").tolist() == [0, 16384, -16384, 32767, -32768, 32767]
+
+
+def test_trim_join_shortens_the_padding_only_where_a_sentence_was_cut() -> None:
+    silence, voice = np.zeros(9600, np.float32), np.full(2400, 0.5, np.float32)  # 0.4 s, 0.1 s
+    audio = np.concatenate([silence, voice, silence])
+    assert len(trim_join(audio, starts=True, ends=True)) == len(audio)
+    keep = round(JOIN_S * 24000)
+    assert len(trim_join(audio, starts=True, ends=False)) == 9600 + 2400 + keep
+    assert len(trim_join(audio, starts=False, ends=False)) == keep + 2400 + keep
+    assert np.array_equal(trim_join(silence, starts=False, ends=False), silence)

@@ -4,8 +4,8 @@ A book chunk is synthesized in pieces of up to ``MAX_PHONEMES`` and written whol
 reply cannot wait for that: the time to the first sound is the time to synthesize the first piece. So for
 streamed speech the first piece is cut short (at a sentence, clause or word boundary within
 ``FIRST_PIECE_PHONEMES``), and each later piece may be twice as long as the one before, up to
-``MAX_PHONEMES``. On a CPU that synthesizes faster than real time the next piece is then ready before the
-previous one has finished playing, so playback never stalls while the first sound comes early.
+``MAX_PHONEMES``. Where speech is made at least twice as fast as it is spoken, each piece is then ready before
+the audio ahead of it has finished playing: the first sound comes early and playback does not stall.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import SAMPLE_RATE
 from ..errors import SynthesisError
 from .base import MAX_PHONEMES
 from .core import (
@@ -36,10 +37,18 @@ from .voices import VoiceSpec, style_for
 if TYPE_CHECKING:
     from ..lexicon import Lexicon
 
-FIRST_PIECE_PHONEMES = 24
-"""About four words, 1.5 s of speech: on one CPU core the bundled model makes it in a few hundred ms."""
+FIRST_PIECE_PHONEMES = 12
+"""One or two words. Kokoro pads every piece with about 0.75 s of silence that costs as much to make as speech,
+so the first piece's compute is that padding plus its words: with the bundled model on one CPU core, about
+0.75 s for "the" and 1.2 s for "the keeper" on a busy 2-core machine (measured; see benchmarks/bench_serve.py)."""
+
+JOIN_S = 0.06
+"""Silence kept on each side of a cut inside a sentence: a word gap."""
+SILENCE_LEVEL = 0.01
+"""Below this, a sample of the model's padding counts as silence (speech peaks are near 0.5-1.0)."""
 
 _SPACE = re.compile(r"\s+")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"”’)\]]*$")
 
 
 def speech_pieces(phonemes: str, first: int = FIRST_PIECE_PHONEMES, limit: int = MAX_PHONEMES) -> Iterator[str]:
@@ -102,13 +111,17 @@ def synthesize_streaming(
         g2p_s += time.perf_counter() - started
         expected += count_phonemes(phonemes)
         # the allowed length goes on doubling across paragraphs: piece k may have FIRST * 2**k phonemes
-        for piece in speech_pieces(phonemes, min(FIRST_PIECE_PHONEMES << min(index, 8), MAX_PHONEMES)):
+        pieces = list(speech_pieces(phonemes, min(FIRST_PIECE_PHONEMES << min(index, 8), MAX_PHONEMES)))
+        for n, piece in enumerate(pieces):
+            opens = n == 0 or bool(_ENDS_SENTENCE.search(pieces[n - 1]))  # a sentence, not a cut
+            closes = n == len(pieces) - 1 or bool(_ENDS_SENTENCE.search(piece))
             started = time.perf_counter()
             audio = engine.backend.infer(piece, style_for(pack, len(piece)), speed, piece_seed(seed, index))
             synth_s += time.perf_counter() - started
             if not np.all(np.isfinite(audio)):
                 raise SynthesisError(f"the model returned non-finite audio for piece {index}")
             audio = limit_peaks(audio)  # per piece: a piece already sent cannot be scaled down afterwards
+            audio = trim_join(audio, opens, closes)
             on_piece(audio)
             chunks.append(audio)
             frames += len(audio)
@@ -121,6 +134,19 @@ def synthesize_streaming(
     paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
     timings = {"g2p_s": g2p_s, "synth_s": synth_s}
     return Synthesis(audio, paragraph_ends, expected, fed, index, g2p_s, synth_s, timings, normalized)
+
+
+def trim_join(audio: np.ndarray, starts: bool, ends: bool) -> np.ndarray:
+    """Kokoro pads every piece with silence before and after (about 0.4 s each with Kokoro-82M). Between two
+    sentences that is the pause a reader makes; inside a sentence, where a short first piece was cut off, it
+    would be a gap. So the silence on the side of a cut is shortened to ``JOIN_S``."""
+    voiced = np.flatnonzero(np.abs(audio) > SILENCE_LEVEL)
+    if not len(voiced):
+        return audio
+    keep = round(JOIN_S * SAMPLE_RATE)
+    start = 0 if starts else max(0, int(voiced[0]) - keep)
+    stop = len(audio) if ends else min(len(audio), int(voiced[-1]) + 1 + keep)
+    return audio[start:stop]
 
 
 def pcm16(audio: np.ndarray) -> bytes:

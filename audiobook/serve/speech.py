@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..engine import loading
 from ..engine.core import check_speed
-from ..engine.g2p import LANG_CODES, lang_code_for
+from ..engine.g2p import lang_code_for
 from ..engine.voices import VoiceSpec
 from ..errors import AudiobookError, SynthesisError
 from ..pool import Batch, Done, Event, Failed, LocalPool, Stopped
@@ -76,7 +76,7 @@ class Speaker:
             out_wav=str(self.work_dir / f"speech-{number}.wav"),
             voice=spec,
             speed=float(speed),
-            lang=self.lang(spec, lang),
+            lang=self.lang(lang),
             seed=self.settings.seed,
             stream=str(self.work_dir / f"speech-{number}.pcm"),
         )
@@ -91,13 +91,10 @@ class Speaker:
             spec.check(self.voices())
         return spec
 
-    def lang(self, voice: VoiceSpec, lang: str | None) -> str:
-        """The language asked for, else the one the voice's name starts with (Kokoro's convention), else the
-        service's default."""
-        if lang:
-            return lang_code_for(lang)
-        first = voice.names[0][:1] if voice.names else ""
-        return first if first in LANG_CODES else self.settings.lang
+    def lang(self, lang: str | None) -> str:
+        """The language asked for, else the service's (``--lang``, else US English), as for a book: a voice's
+        name does not decide it (the bundled model's Japanese-named voices read English well)."""
+        return lang_code_for(lang) if lang else self.settings.lang
 
     def warm_up(self, workers: int) -> None:
         """Load the model (and the language's G2P) in every worker now, in the background."""
