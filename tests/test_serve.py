@@ -331,3 +331,20 @@ def test_streamed_speech_in_every_format(library_dir: Path, test_model_dir: Path
     labels = (("backend", "torch"), ("device", "cpu"))
     assert seen[("audiobook_speech_requests_total", labels)] == 4
     assert seen[("audiobook_speech_first_byte_seconds_count", labels)] == 4
+
+
+def test_serve_on_a_port_in_use_is_one_error_line(tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from audiobook.cli import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--library", str(tmp_path / "lib"), "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
+    assert "Traceback" not in result.output

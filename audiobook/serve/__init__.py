@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 from .guard import token_for
@@ -28,6 +29,7 @@ def serve(library_dir: Path, host: str, port: int, token: str | None, options: S
 
     from .app import create_app
 
+    listening = bind(host, port)  # first: a port in use is one clear error, before anything starts
     app = create_app(Library(library_dir, options), token)
     level = logging.getLogger("audiobook").getEffectiveLevel()
     config = uvicorn.Config(
@@ -36,9 +38,23 @@ def serve(library_dir: Path, host: str, port: int, token: str | None, options: S
         port=port,
         log_level="info" if level <= logging.DEBUG else "warning",
         access_log=level <= logging.DEBUG,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=3,  # then open event streams are closed
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; ``OSError`` (address in use, no such address) if it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from e
+    return sock
 
 
 __all__ = ["DEFAULT_PORT", "Library", "ServiceOptions", "serve", "token_for"]
