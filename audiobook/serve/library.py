@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -214,12 +215,24 @@ class Library:
         """Every book in queue order, with its progress and ETA."""
         with self._cond:
             entries = list(self._entries)
-        loaded = {e.id: self._load(e.id) for e in entries}
+        loaded = {}
+        for entry in entries:
+            try:
+                loaded[entry.id] = self._load(entry.id)
+            except (NotFoundError, JobError) as e:  # removed or broken by hand: the rest of the list still shows
+                log.warning("queue: %s", e)
+        entries = [e for e in entries if e.id in loaded]
         etas = self._etas(entries, loaded)
         return [self._summary(e, loaded[e.id], position, etas.get(e.id)) for position, e in enumerate(entries)]
 
     def summary(self, book_id: str) -> dict[str, Any]:
-        return next(b for b in self.books() if b["id"] == self._entry(book_id).id)
+        """One book as ``books`` lists it (its ETA depends on the books ahead of it)."""
+        with self._cond:
+            self._entry(book_id)
+        found = [b for b in self.books() if b["id"] == book_id]
+        if not found:
+            self._load(book_id)  # raises why it is not listed
+        return found[0]
 
     def book(self, book_id: str) -> dict[str, Any]:
         """One book's summary with its chapters and every chunk's status."""
@@ -464,7 +477,10 @@ class Library:
         """The book's job as job.json says now (parsed again only when the file changed)."""
         self._entry(book_id)
         path = self.job_dir(book_id) / jobs.JOB_FILE
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise NotFoundError(f"book {book_id}: its job directory {path.parent} is gone") from None
         key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         cached = self._cache.get(book_id)
         if cached is None or cached[0] != key:
@@ -580,13 +596,18 @@ class Library:
             return book_id
 
     def _unique_upload(self, name: str) -> Path:
+        """A new file in uploads/, created empty so that two uploads of one name at once get two names."""
         folder = self.root / "uploads"
         folder.mkdir(exist_ok=True)
-        target, n = folder / name, 1
-        while target.exists():
-            n += 1
-            target = folder / f"{Path(name).stem}-{n}{Path(name).suffix}"
-        return target
+        stem, suffix = Path(name).stem, Path(name).suffix
+        for n in itertools.count(1):
+            target = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
+            try:
+                target.open("xb").close()
+                return target
+            except FileExistsError:
+                continue
+        raise AssertionError("unreachable")
 
 
 _NOT_AUDIO = ("chapters", "format")
