@@ -163,10 +163,10 @@ def _wrap_document(document: str, smil_path: str, index: TextIndex, chapters: Se
 
 
 def clips(sentence: Sentence, weights: Sequence[int]) -> list[tuple[int, int] | tuple[None, None]]:
-    """The times of a sentence's spans, given how many letters and digits each holds: each span from the first
-    word it holds (by its letters' place in the sentence) to the next timed span's start. A span with no letters,
-    or none that starts a word of its own (a word split by markup), gets no clip: its text is shown with the
-    span before it. Without word times the sentence's time is shared out by letters."""
+    """The times of a sentence's spans, given how many letters and digits each holds: each span from the word its
+    first letter belongs to (by the letters' place in the sentence) to the next timed span's start. A span with no
+    letters, or one that starts inside the word the span before it started (a word split by markup), gets no clip:
+    its text is shown with the span before it. Without word times the sentence's time is shared out by letters."""
     starts = _key_starts(sentence)
     total = max(sum(weights), 1)
     begins: list[int | None] = []
@@ -192,8 +192,8 @@ def _key_starts(sentence: Sentence) -> list[tuple[int, int]]:
 def _time_at(sentence: Sentence, starts: Sequence[tuple[int, int]], key: int, total: int) -> int:
     if key == 0:
         return sentence.start
-    if starts:
-        return next((start for offset, start in starts if offset >= key), sentence.end)
+    if starts:  # the word the span's first letter belongs to
+        return [start for offset, start in starts if offset <= key][-1]
     return sentence.start + (sentence.end - sentence.start) * key // total
 
 

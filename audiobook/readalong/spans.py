@@ -246,8 +246,10 @@ def _wrap_range(start: Point, end: Point, new_id: NewId) -> list[etree._Element]
 
 
 def _common_level(a: etree._Element, b: etree._Element) -> etree._Element:
-    ancestors = {id(x) for x in [a, *a.iterancestors()]}
-    return next(x for x in [b, *b.iterancestors()] if id(x) in ancestors)
+    # Compared by identity while every proxy is alive: lxml makes a new Python object for a node once the old
+    # one is gone, so an id() kept past its object's life can name another element.
+    ancestors = [a, *a.iterancestors()]
+    return next(x for x in [b, *b.iterancestors()] if any(x is y for y in ancestors))
 
 
 def _child_towards(top: etree._Element, inner: etree._Element) -> etree._Element:
