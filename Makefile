@@ -55,6 +55,7 @@ check: test
 bench: install
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_backends.py
+	$(PY) benchmarks/bench_timing.py
 
 clean:
 	rm -rf $(EXAMPLE)-job $(EXAMPLE).epub $(EXAMPLE).m4b $(EXAMPLE).json out.wav .pytest_cache
