@@ -250,3 +250,30 @@ def test_epub2_cannot_carry_overlays_as_it_is(tmp_path: Path) -> None:
                      version=2)
     with pytest.raises(NotEpub3, match="EPUB 2.0; Media Overlays need EPUB 3"):
         open_epub(path)
+
+
+def test_chapters_sharing_a_document_share_its_overlay_and_skipped_matter_stays_unnarrated(tmp_path: Path,
+                                                                                          mp3: Path) -> None:
+    docs = {
+        "copyright.xhtml": xhtml('<section epub:type="copyright-page"><p>Copyright 1900.</p></section>'),
+        "ch.xhtml": xhtml(chapter("One", "It was dark.", id="c1") + chapter("Two", "It was light.", id="c2")),
+        "letter.xhtml": xhtml("<p>The letter came at noon. Nobody read it.</p>"),
+    }
+    toc = [("Copyright", "copyright.xhtml", []), ("One", "ch.xhtml#c1", []), ("Two", "ch.xhtml#c2", []),
+           ("The Letter", "letter.xhtml", [])]
+    source = make_epub(tmp_path / "b.epub", docs, toc)
+    book = read_book(source)
+    assert [c.skipped for c in book.chapters] == [True, False, False, False]
+    chapters = [narrated(i, c.title, [c.text], mp3, c.source) for i, c in enumerate(book.chapters) if not c.skipped]
+    publication = open_epub(source)
+    report = add_overlays(publication, chapters)
+    assert report.unplaced == ["The Letter."]  # the title the reader made up is not in the text
+    assert sorted(report.overlays) == ["OEBPS/ch.xhtml", "OEBPS/letter.xhtml"]
+    out = tmp_path / "read-along.epub"
+    write_epub(publication, out)
+    with zipfile.ZipFile(out) as archive, zipfile.ZipFile(source) as original:
+        overlay = archive.read("OEBPS/readalong/ch-001.smil").decode()
+        assert 'src="chapter-001.mp3"' in overlay and 'src="chapter-002.mp3"' in overlay
+        assert archive.read("OEBPS/copyright.xhtml") == original.read("OEBPS/copyright.xhtml")
+        assert "OEBPS/readalong/chapter-000.mp3" not in archive.namelist()
+    _check_readalong(out, report, chapters)

@@ -24,6 +24,7 @@ phoneme count, and its time from the durations of that share.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -88,8 +89,6 @@ class Verbatim:
 
 def paragraphs(text: str, split_pattern: str | None = None) -> list[Paragraph]:
     """The paragraphs :func:`~audiobook.engine.core.split_paragraphs` gives, each with its offsets in ``text``."""
-    import re
-
     bounds = [0]
     for match in re.finditer(split_pattern or PARAGRAPH_BREAK, text):
         bounds += [match.start(), match.end()]
