@@ -69,11 +69,12 @@ class Paragraph:
 
 
 class Spoken(Protocol):
-    """The text G2P reads for a paragraph, and the way back to the paragraph's own text."""
+    """The text G2P reads for a paragraph, and the way back to the paragraph's own text (the normaliser's
+    ``Normalized`` is one)."""
 
     text: str
 
-    def source_span(self, start: int, end: int) -> Span:
+    def to_source(self, start: int, end: int) -> Span:
         """The paragraph-text span that spoken ``text[start:end]`` stands for."""
 
 
@@ -83,7 +84,7 @@ class Verbatim:
 
     text: str
 
-    def source_span(self, start: int, end: int) -> Span:
+    def to_source(self, start: int, end: int) -> Span:
         return start, end
 
 
@@ -226,7 +227,7 @@ def _words(paragraph: Paragraph, spoken: Spoken, tokens: Sequence[Token],
     spans = locate_tokens(spoken.text, tokens)
     words = []
     for group in _word_groups(tokens, spans):
-        start, end = spoken.source_span(spans[group[0]][0], spans[group[-1]][1])
+        start, end = spoken.to_source(spans[group[0]][0], spans[group[-1]][1])
         words.append(_Word((start, end), _union([token_frames[i] for i in group])))
     return words
 
