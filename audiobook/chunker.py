@@ -106,7 +106,7 @@ def sentence_spans(paragraph: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     first = 0
     for i, (start, end) in enumerate(words):
-        nxt = paragraph[words[i + 1][0]:words[i + 1][1]] if i + 1 < len(words) else ""
+        nxt = paragraph[words[i + 1][0] : words[i + 1][1]] if i + 1 < len(words) else ""
         if not nxt or _breaks_after(paragraph[start:end], nxt, 0):
             spans.append((words[first][0], end))
             first = i + 1

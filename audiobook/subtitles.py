@@ -61,7 +61,7 @@ def fragments(sentence: Sentence) -> list[Fragment]:
     cuts = [0] + [w.chars[0] - base for w in sentence.words[1:]] + [len(text)]
     out = []
     for n, word in enumerate(sentence.words):
-        piece = " ".join(text[cuts[n]:cuts[n + 1]].split())
+        piece = " ".join(text[cuts[n] : cuts[n + 1]].split())
         if piece:
             out.append(Fragment(piece, word.start, word.end))
     return out
@@ -79,8 +79,13 @@ def _even_fragments(sentence: Sentence) -> list[Fragment]:
     return out
 
 
-def sentence_cues(sentences: Iterable[Sentence], offset: int = 0, max_chars: int = MAX_LINE_CHARS,
-                  max_lines: int = MAX_LINES, max_seconds: float = MAX_CUE_SECONDS) -> list[Cue]:
+def sentence_cues(
+    sentences: Iterable[Sentence],
+    offset: int = 0,
+    max_chars: int = MAX_LINE_CHARS,
+    max_lines: int = MAX_LINES,
+    max_seconds: float = MAX_CUE_SECONDS,
+) -> list[Cue]:
     """Cues for ``sentences``, their times moved back by ``offset`` frames (a chapter's start, for a chapter's
     own file). Each cue is at most ``max_lines`` lines of about ``max_chars`` (a longer single word overflows)."""
     cues: list[Cue] = []

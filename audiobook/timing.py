@@ -80,8 +80,9 @@ class ChunkTimings:
         previous = 0
         for n, sentence in enumerate(self.sentences):
             if not previous <= sentence.start <= sentence.end <= self.frames:
-                found.append(f"sentence {n} at {sentence.start}..{sentence.end} after {previous}, "
-                             f"of {self.frames} frames")
+                found.append(
+                    f"sentence {n} at {sentence.start}..{sentence.end} after {previous}, of {self.frames} frames"
+                )
             for word in sentence.words:
                 if not sentence.start <= word.start <= word.end <= sentence.end:
                     found.append(f"word {word.text!r} at {word.start}..{word.end} outside its sentence")
@@ -93,10 +94,18 @@ class ChunkTimings:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA, "version": VERSION, "frames": self.frames, "level": self.level,
+            "schema": SCHEMA,
+            "version": VERSION,
+            "frames": self.frames,
+            "level": self.level,
             "sentences": [
-                {"text": s.text, "chars": list(s.chars), "start": s.start, "end": s.end,
-                 "words": [[w.text, w.chars[0], w.chars[1], w.start, w.end] for w in s.words]}
+                {
+                    "text": s.text,
+                    "chars": list(s.chars),
+                    "start": s.start,
+                    "end": s.end,
+                    "words": [[w.text, w.chars[0], w.chars[1], w.start, w.end] for w in s.words],
+                }
                 for s in self.sentences
             ],
         }
@@ -106,8 +115,13 @@ class ChunkTimings:
         if data.get("schema") != SCHEMA or data.get("version") != VERSION:
             raise ValueError(f"not {SCHEMA} version {VERSION}")
         sentences = tuple(
-            Sentence(s["text"], (int(s["chars"][0]), int(s["chars"][1])), int(s["start"]), int(s["end"]),
-                     tuple(Word(str(w[0]), (int(w[1]), int(w[2])), int(w[3]), int(w[4])) for w in s["words"]))
+            Sentence(
+                s["text"],
+                (int(s["chars"][0]), int(s["chars"][1])),
+                int(s["start"]),
+                int(s["end"]),
+                tuple(Word(str(w[0]), (int(w[1]), int(w[2])), int(w[3]), int(w[4])) for w in s["words"]),
+            )
             for s in data["sentences"]
         )
         return cls(int(data["frames"]), str(data["level"]), sentences)
@@ -173,8 +187,9 @@ class BookTimings:
         return [wav for chapter in self.chapters for wav in chapter.missing]
 
 
-def book_timings(chapters: Sequence[ChapterAudio], pauses: Pauses,
-                 chunk_timings: Mapping[Path, ChunkTimings]) -> BookTimings:
+def book_timings(
+    chapters: Sequence[ChapterAudio], pauses: Pauses, chunk_timings: Mapping[Path, ChunkTimings]
+) -> BookTimings:
     """Shift every chunk's sentences to their place in the final audio (pure).
 
     ``chunk_timings`` maps a segment's WAV path to its timings; a segment without any is named in ``missing``.
@@ -193,8 +208,9 @@ def book_timings(chapters: Sequence[ChapterAudio], pauses: Pauses,
                 continue
             sentences.extend(_shift(s, clock, segment.wav) for s in timings.sentences)
         frames = sum(p.frames for p in pieces)
-        out.append(ChapterTimings(chapter.index, chapter.title, position, position + frames, tuple(sentences),
-                                  tuple(missing)))
+        out.append(
+            ChapterTimings(chapter.index, chapter.title, position, position + frames, tuple(sentences), tuple(missing))
+        )
         position += frames
     return BookTimings(tuple(out), position)
 
@@ -245,17 +261,29 @@ def timings_json(book: BookTimings, files: Sequence[str] | None = None) -> dict[
     """
     chapters = []
     for n, chapter in enumerate(book.chapters):
-        entry: dict[str, Any] = {"index": chapter.index, "title": chapter.title,
-                                 "start": seconds(chapter.start), "end": seconds(chapter.end)}
+        entry: dict[str, Any] = {
+            "index": chapter.index,
+            "title": chapter.title,
+            "start": seconds(chapter.start),
+            "end": seconds(chapter.end),
+        }
         if files is not None:
             entry["file"] = files[n]
         entry["sentences"] = [
-            {"text": s.text, "start": seconds(s.start), "end": seconds(s.end),
-             "words": [{"text": w.text, "start": seconds(w.start), "end": seconds(w.end)} for w in s.words]}
+            {
+                "text": s.text,
+                "start": seconds(s.start),
+                "end": seconds(s.end),
+                "words": [{"text": w.text, "start": seconds(w.start), "end": seconds(w.end)} for w in s.words],
+            }
             for s in chapter.sentences
         ]
         if chapter.missing:
             entry["missing"] = list(chapter.missing)
         chapters.append(entry)
-    return {"schema": "audiobook-book-timings", "version": VERSION, "duration": seconds(book.frames),
-            "chapters": chapters}
+    return {
+        "schema": "audiobook-book-timings",
+        "version": VERSION,
+        "duration": seconds(book.frames),
+        "chapters": chapters,
+    }

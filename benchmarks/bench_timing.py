@@ -45,9 +45,14 @@ def cost(engine: Engine, text: str, rounds: int) -> dict:
         started = time.perf_counter()
         synthesize_timed(engine, text)
         timed.append(time.perf_counter() - started)
-    return {"bench": "timing_cost", "chars": len(text), "rounds": rounds,
-            "plain_s": round(statistics.median(plain), 3), "timed_s": round(statistics.median(timed), 3),
-            "timed_over_plain": round(statistics.median(timed) / statistics.median(plain), 3)}
+    return {
+        "bench": "timing_cost",
+        "chars": len(text),
+        "rounds": rounds,
+        "plain_s": round(statistics.median(plain), 3),
+        "timed_s": round(statistics.median(timed), 3),
+        "timed_over_plain": round(statistics.median(timed) / statistics.median(plain), 3),
+    }
 
 
 def accuracy(engine: Engine, paragraphs: list[str]) -> list[dict]:
@@ -63,9 +68,15 @@ def accuracy(engine: Engine, paragraphs: list[str]) -> list[dict]:
             found = offsets(timings, recognized_words(decoder, synthesis.audio, text))
             words += found.words
             sentences += found.sentences
-        lines.append({"bench": "timing_accuracy", "recognizer": f"pocketsphinx {mode}",
-                      "paragraphs": len(paragraphs), "word_starts": summary(words),
-                      "sentence_starts": summary(sentences)})
+        lines.append(
+            {
+                "bench": "timing_accuracy",
+                "recognizer": f"pocketsphinx {mode}",
+                "paragraphs": len(paragraphs),
+                "word_starts": summary(words),
+                "sentence_starts": summary(sentences),
+            }
+        )
     return lines
 
 

@@ -69,6 +69,9 @@ def summary(values: list[float]) -> dict[str, float | int]:
     data = np.asarray(values, dtype=float) * 1000
     if not len(data):
         return {"n": 0}
-    return {"n": int(len(data)), "median_ms": round(float(np.median(data)), 1),
-            "median_abs_ms": round(float(np.median(np.abs(data))), 1),
-            "p95_abs_ms": round(float(np.percentile(np.abs(data), 95)), 1)}
+    return {
+        "n": int(len(data)),
+        "median_ms": round(float(np.median(data)), 1),
+        "median_abs_ms": round(float(np.median(np.abs(data))), 1),
+        "p95_abs_ms": round(float(np.percentile(np.abs(data), 95)), 1),
+    }

@@ -62,16 +62,34 @@ def mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from audiobook import ffmpeg
 
     path = tmp_path_factory.mktemp("audio") / "chapter.mp3"
-    ffmpeg.run(["-f", "lavfi", "-i", "anullsrc=r=24000:cl=mono", "-t", "1", "-c:a", "libmp3lame", "-b:a", "32k",
-                "-y", str(path)], what="making a test MP3")
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=24000:cl=mono",
+            "-t",
+            "1",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "32k",
+            "-y",
+            str(path),
+        ],
+        what="making a test MP3",
+    )
     return path
 
 
 # ---- finding and wrapping sentences ----------------------------------------------------------------------
 
+
 def _doc(body: str) -> etree._Element:
-    return etree.fromstring(f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">'
-                            f"<body>{body}</body></html>")
+    return etree.fromstring(
+        f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">'
+        f"<body>{body}</body></html>"
+    )
 
 
 def _wrap_all(root: etree._Element, sentences: list[str]) -> dict[int, list[etree._Element]]:
@@ -88,13 +106,19 @@ def _wrap_all(root: etree._Element, sentences: list[str]) -> dict[int, list[etre
 
 def _body(root: etree._Element) -> str:
     body = next(root.iter(f"{XHTML}body"))
-    return etree.tostring(body, encoding="unicode").split(">", 1)[1].rsplit("<", 1)[0].replace(
-        ' xmlns="http://www.w3.org/1999/xhtml"', "")
+    return (
+        etree.tostring(body, encoding="unicode")
+        .split(">", 1)[1]
+        .rsplit("<", 1)[0]
+        .replace(' xmlns="http://www.w3.org/1999/xhtml"', "")
+    )
 
 
 def test_sentences_become_spans_around_inline_markup_with_the_text_unchanged() -> None:
-    root = _doc('<p>“Hi,” she <b>said</b>. <a epub:type="noteref" href="#n1">1</a>He <i>nodded. Then</i> left.</p>'
-                "<p>One <i>two <b>three.</b></i> Four<br/>five.</p>")
+    root = _doc(
+        '<p>“Hi,” she <b>said</b>. <a epub:type="noteref" href="#n1">1</a>He <i>nodded. Then</i> left.</p>'
+        "<p>One <i>two <b>three.</b></i> Four<br/>five.</p>"
+    )
     before = "".join(root.itertext())
     spans = _wrap_all(root, ["“Hi,” she said.", "He nodded.", "Then left.", "One two three.", "Four five."])
     assert "".join(root.itertext()) == before
@@ -105,7 +129,10 @@ def test_sentences_become_spans_around_inline_markup_with_the_text_unchanged() -
         '<p><span id="s2">One <i>two <b>three.</b></i></span> <span id="s1">Four<br/>five.</span></p>'
     )
     assert [[narrated_text(s) for s in spans[n]] for n in sorted(spans)] == [
-        ["“Hi,” she said."], ["He ", "nodded."], ["Then", " left."], ["One two three."],
+        ["“Hi,” she said."],
+        ["He ", "nodded."],
+        ["Then", " left."],
+        ["One two three."],
         ["Fourfive."],  # <br/> is markup: the span holds it, the text nodes have no space
     ]
 
@@ -114,17 +141,22 @@ def test_a_heading_group_is_never_put_inside_a_span() -> None:
     root = _doc("<hgroup><h2>IV</h2><p>The Arrival</p></hgroup><p>Rain.</p>")
     spans = _wrap_all(root, ["IV. The Arrival.", "Rain."])
     assert [[s.getparent().tag.split("}")[1] for s in spans[0]]] == [["h2", "p"]]
-    assert _body(root) == ('<hgroup><h2><span id="s3">IV</span></h2><p><span id="s2">The Arrival</span></p>'
-                           '</hgroup><p><span id="s1">Rain.</span></p>')
+    assert _body(root) == (
+        '<hgroup><h2><span id="s3">IV</span></h2><p><span id="s2">The Arrival</span></p>'
+        '</hgroup><p><span id="s1">Rain.</span></p>'
+    )
 
 
-WORDS = st.lists(st.sampled_from(["rain", "fell", "on", "the", "old", "house", "and", "it", "was", "cold"]),
-                 min_size=1, max_size=6)
+WORDS = st.lists(
+    st.sampled_from(["rain", "fell", "on", "the", "old", "house", "and", "it", "was", "cold"]), min_size=1, max_size=6
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(WORDS, st.sampled_from([".", "!", "?"])), min_size=1, max_size=5),
-       st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.sampled_from(["em", "b", "a"])), max_size=4))
+@given(
+    st.lists(st.tuples(WORDS, st.sampled_from([".", "!", "?"])), min_size=1, max_size=5),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.sampled_from(["em", "b", "a"])), max_size=4),
+)
 def test_any_inline_markup_keeps_every_word_once(sentences: list, marks: list) -> None:
     texts = [" ".join(words).capitalize() + end for words, end in sentences]
     words = " ".join(texts).split(" ")
@@ -138,8 +170,10 @@ def test_any_inline_markup_keeps_every_word_once(sentences: list, marks: list) -
         opened.setdefault(first, []).append(tag)
         closed.setdefault(last, []).insert(0, tag)
         lo, hi = first, last + 1
-    html = " ".join("".join(f"<{t}>" for t in opened.get(i, [])) + w + "".join(f"</{t}>" for t in closed.get(i, []))
-                    for i, w in enumerate(words))
+    html = " ".join(
+        "".join(f"<{t}>" for t in opened.get(i, [])) + w + "".join(f"</{t}>" for t in closed.get(i, []))
+        for i, w in enumerate(words)
+    )
     root = _doc(f"<p>{html}</p>")
     before = "".join(root.itertext())
     spans = _wrap_all(root, texts)
@@ -196,6 +230,7 @@ def test_smil_golden() -> None:
 
 # ---- whole books -----------------------------------------------------------------------------------------
 
+
 def _check_readalong(out: Path, report, chapters: list[NarratedChapter]) -> None:  # noqa: ANN001
     """The spans a par points at hold exactly the narrated text, in order; metadata and members are there."""
     with zipfile.ZipFile(out) as archive:
@@ -219,8 +254,16 @@ def _check_readalong(out: Path, report, chapters: list[NarratedChapter]) -> None
 def test_read_along_sherlock_holmes_passes_epubcheck(tmp_path: Path, mp3: Path) -> None:
     source = CORPUS / "sherlock-holmes-se.epub"
     book = read_book(source)
-    chapters = [narrated(i, book.chapters[i].title, [c.text for c in chunk_chapter(i, book.chapters[i])], mp3,
-                         book.chapters[i].source) for i in (2, 4)]
+    chapters = [
+        narrated(
+            i,
+            book.chapters[i].title,
+            [c.text for c in chunk_chapter(i, book.chapters[i])],
+            mp3,
+            book.chapters[i].source,
+        )
+        for i in (2, 4)
+    ]
     publication = open_epub(source)
     report = add_overlays(publication, chapters, narrator="Kokoro")
     out = tmp_path / "sherlock.epub"
@@ -246,21 +289,27 @@ def test_generated_read_along_of_a_markdown_book_passes_epubcheck(tmp_path: Path
 
 
 def test_epub2_cannot_carry_overlays_as_it_is(tmp_path: Path) -> None:
-    path = make_epub(tmp_path / "old.epub", {"c.xhtml": xhtml(chapter("One", "Text."))}, [("One", "c.xhtml", [])],
-                     version=2)
+    path = make_epub(
+        tmp_path / "old.epub", {"c.xhtml": xhtml(chapter("One", "Text."))}, [("One", "c.xhtml", [])], version=2
+    )
     with pytest.raises(NotEpub3, match="EPUB 2.0; Media Overlays need EPUB 3"):
         open_epub(path)
 
 
-def test_chapters_sharing_a_document_share_its_overlay_and_skipped_matter_stays_unnarrated(tmp_path: Path,
-                                                                                          mp3: Path) -> None:
+def test_chapters_sharing_a_document_share_its_overlay_and_skipped_matter_stays_unnarrated(
+    tmp_path: Path, mp3: Path
+) -> None:
     docs = {
         "copyright.xhtml": xhtml('<section epub:type="copyright-page"><p>Copyright 1900.</p></section>'),
         "ch.xhtml": xhtml(chapter("One", "It was dark.", id="c1") + chapter("Two", "It was light.", id="c2")),
         "letter.xhtml": xhtml("<p>The letter came at noon. Nobody read it.</p>"),
     }
-    toc = [("Copyright", "copyright.xhtml", []), ("One", "ch.xhtml#c1", []), ("Two", "ch.xhtml#c2", []),
-           ("The Letter", "letter.xhtml", [])]
+    toc = [
+        ("Copyright", "copyright.xhtml", []),
+        ("One", "ch.xhtml#c1", []),
+        ("Two", "ch.xhtml#c2", []),
+        ("The Letter", "letter.xhtml", []),
+    ]
     source = make_epub(tmp_path / "b.epub", docs, toc)
     book = read_book(source)
     assert [c.skipped for c in book.chapters] == [True, False, False, False]

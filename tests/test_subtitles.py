@@ -61,22 +61,21 @@ def test_webvtt_golden_and_escaped() -> None:
 
 def test_webvtt_karaoke_golden() -> None:
     assert webvtt(sentence_cues([HELLO]), karaoke=True) == (
-        "WEBVTT\n\n"
-        "00:00:01.000 --> 00:00:02.000\n"
-        "“Hello, <00:00:01.250>world,” <00:00:01.500>she <00:00:01.750>said.\n"
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n“Hello, <00:00:01.250>world,” <00:00:01.500>she <00:00:01.750>said.\n"
     )
 
 
 def test_srt_word_cues_golden() -> None:
     assert srt(word_cues([RAIN], offset=2 * S)) == (
-        "1\n00:00:01,000 --> 00:00:01,200\nIt\n\n"
-        "2\n00:00:01,200 --> 00:00:01,400\nrained.\n\n"
+        "1\n00:00:01,000 --> 00:00:01,200\nIt\n\n2\n00:00:01,200 --> 00:00:01,400\nrained.\n\n"
     )
 
 
 def test_long_sentence_is_cut_into_two_line_cues() -> None:
-    text = ("When the oil was nearly gone, the baker brought a jar of the fat he used for his bread, and the "
-            "fisherman's wife brought candle ends.")
+    text = (
+        "When the oil was nearly gone, the baker brought a jar of the fat he used for his bread, and the "
+        "fisherman's wife brought candle ends."
+    )
     sentence = _timed(text, 0, S // 4)
     cues = sentence_cues([sentence])
     assert [c.text for c in cues] == [
@@ -93,8 +92,10 @@ def test_long_sentence_is_cut_into_two_line_cues() -> None:
 def test_a_full_cue_ends_at_a_clause_in_its_second_half() -> None:
     text = "We walked along the shore for an hour or more, and then we sat down on the warm sand to rest."
     cues = sentence_cues([_timed(text, 0, S // 5)])
-    assert [c.text for c in cues] == ["We walked along the shore\nfor an hour or more,",
-                                      "and then we sat down on\nthe warm sand to rest."]  # lines balanced
+    assert [c.text for c in cues] == [
+        "We walked along the shore\nfor an hour or more,",
+        "and then we sat down on\nthe warm sand to rest.",
+    ]  # lines balanced
 
 
 def test_slow_sentence_is_cut_at_seven_seconds() -> None:

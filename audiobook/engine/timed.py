@@ -212,8 +212,7 @@ class _Word:
     frames: Span | None
 
 
-def _words(paragraph: Paragraph, spoken: Spoken, tokens: Sequence[Token],
-           frames: Sequence[Span | None]) -> list[_Word]:
+def _words(paragraph: Paragraph, spoken: Spoken, tokens: Sequence[Token], frames: Sequence[Span | None]) -> list[_Word]:
     phonemes, owners = phoneme_owners(tokens)
     own: list[list[Span]] = [[] for _ in tokens]
     lead: list[Span | None] = [None] * len(tokens)
@@ -237,8 +236,9 @@ def _sentence(paragraph: Paragraph, chunk_text: str, span: Span, frames: Span, w
     return Sentence(chunk_text[start:end], (start, end), frames[0], frames[1], tuple(words))
 
 
-def word_sentences(paragraph: Paragraph, chunk_text: str, spoken: Spoken, tokens: Sequence[Token],
-                   frames: Sequence[Span | None]) -> list[Sentence]:
+def word_sentences(
+    paragraph: Paragraph, chunk_text: str, spoken: Spoken, tokens: Sequence[Token], frames: Sequence[Span | None]
+) -> list[Sentence]:
     """The paragraph's sentences with their words, from misaki's tokens and each phoneme's frames (pure)."""
     words = _words(paragraph, spoken, tokens, frames)
     groups: list[tuple[Span, list[_Word]]] = [(span, []) for span in sentence_spans(paragraph.text)]
@@ -278,15 +278,16 @@ def _fill_gaps(frames: Sequence[Span | None]) -> list[Span]:
     out: list[Span] = []
     for n, span in enumerate(frames):
         if span is None:
-            later = next((s[0] for s in frames[n + 1:] if s is not None), None)
+            later = next((s[0] for s in frames[n + 1 :] if s is not None), None)
             at = out[-1][1] if out else later
             span = (at, at)
         out.append(span)
     return out
 
 
-def weighted_sentences(paragraph: Paragraph, chunk_text: str, frames: Sequence[Span | None],
-                       weights: Sequence[int]) -> list[Sentence]:
+def weighted_sentences(
+    paragraph: Paragraph, chunk_text: str, frames: Sequence[Span | None], weights: Sequence[int]
+) -> list[Sentence]:
     """Sentence times with no tokens: the paragraph's timed phonemes shared out by each sentence's phoneme count
     (``weights``, one per :func:`~audiobook.chunker.sentence_spans` span), then timed by their durations."""
     spans = sentence_spans(paragraph.text)
@@ -300,7 +301,7 @@ def weighted_sentences(paragraph: Paragraph, chunk_text: str, frames: Sequence[S
         first = min(round(done * len(timed) / total), len(timed) - 1)
         done += weight
         last = len(timed) if n == len(spans) - 1 else max(round(done * len(timed) / total), first + 1)
-        share = timed[first:last] or timed[first:first + 1]
+        share = timed[first:last] or timed[first : first + 1]
         sentences.append(_sentence(paragraph, chunk_text, span, (share[0][0], share[-1][1]), ()))
     return sentences
 
@@ -308,8 +309,15 @@ def weighted_sentences(paragraph: Paragraph, chunk_text: str, frames: Sequence[S
 # ---- synthesis ------------------------------------------------------------------------------------------
 
 
-def synthesize_timed(engine: Engine, text: str, voice: str | None = None, speed: float = 1.0, lang: str = "a",
-                     seed: int = 0, split_pattern: str | None = None) -> tuple[Synthesis, ChunkTimings]:
+def synthesize_timed(
+    engine: Engine,
+    text: str,
+    voice: str | None = None,
+    speed: float = 1.0,
+    lang: str = "a",
+    seed: int = 0,
+    split_pattern: str | None = None,
+) -> tuple[Synthesis, ChunkTimings]:
     """:meth:`Engine.synthesize` (bit-identical audio) plus the timings of every sentence and, in English, word."""
     check_speed(speed)
     lang = lang_code_for(lang)
@@ -331,8 +339,9 @@ def synthesize_timed(engine: Engine, text: str, voice: str | None = None, speed:
         pieces = split_phonemes(phonemes)
         results = []
         for piece in pieces:
-            result = engine.backend.infer_timed(piece, style_for(pack, len(piece)), speed,
-                                                piece_seed(seed, pieces_done))
+            result = engine.backend.infer_timed(
+                piece, style_for(pack, len(piece)), speed, piece_seed(seed, pieces_done)
+            )
             if not np.all(np.isfinite(result.audio)):
                 raise SynthesisError(f"the model returned non-finite audio for piece {pieces_done}")
             results.append(result)
@@ -346,8 +355,7 @@ def synthesize_timed(engine: Engine, text: str, voice: str | None = None, speed:
             tokens = None
         if tokens is None:
             level = SENTENCE
-            weights = [count_phonemes(phonemize(paragraph.text[a:b], lang))
-                       for a, b in sentence_spans(paragraph.text)]
+            weights = [count_phonemes(phonemize(paragraph.text[a:b], lang)) for a, b in sentence_spans(paragraph.text)]
             sentences += weighted_sentences(paragraph, text, times, weights)
         else:
             sentences += word_sentences(paragraph, text, spoken, tokens, times)
@@ -360,6 +368,15 @@ def synthesize_timed(engine: Engine, text: str, voice: str | None = None, speed:
         log.info("no per-word phonemes for language %s: timings are per sentence, shared out by phoneme count", lang)
     audio = limit_peaks(np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32))
     paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
-    synthesis = Synthesis(audio, paragraph_ends, phonemes_in, fed, pieces_done, g2p_s, synth_s,
-                          {"g2p_s": g2p_s, "synth_s": synth_s}, voice)
+    synthesis = Synthesis(
+        audio,
+        paragraph_ends,
+        phonemes_in,
+        fed,
+        pieces_done,
+        g2p_s,
+        synth_s,
+        {"g2p_s": g2p_s, "synth_s": synth_s},
+        voice,
+    )
     return synthesis, ChunkTimings(len(audio), level, tuple(sentences))

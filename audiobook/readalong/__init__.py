@@ -37,8 +37,16 @@ from audiobook.readalong.spans import Found, TextIndex, key_text, locate, narrat
 from audiobook.readers.xhtml import XHTML_NS, localname
 from audiobook.timing import ChapterTimings, Sentence
 
-__all__ = ["NarratedChapter", "NotEpub3", "Report", "TextChapter", "add_overlays", "generate", "open_epub",
-           "write_epub"]
+__all__ = [
+    "NarratedChapter",
+    "NotEpub3",
+    "Report",
+    "TextChapter",
+    "add_overlays",
+    "generate",
+    "open_epub",
+    "write_epub",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +92,11 @@ def add_overlays(publication: Publication, chapters: Sequence[NarratedChapter], 
         report.sentences += len(texts)
         doc, position = _start(publication, indexes, chapter.source)
         if doc is None:
-            log.warning("chapter %r starts in %s, which is not in the spine; no overlay for it",
-                        chapter.timings.title, chapter.source)
+            log.warning(
+                "chapter %r starts in %s, which is not in the spine; no overlay for it",
+                chapter.timings.title,
+                chapter.source,
+            )
             report.unplaced += texts
             continue
         for k, found in enumerate(locate(texts, indexes, doc, position)):
@@ -94,8 +105,12 @@ def add_overlays(publication: Publication, chapters: Sequence[NarratedChapter], 
             else:
                 placed.setdefault(found.doc, []).append((n, k, found))
     if report.unplaced:
-        log.info("%d of %d sentences are not in the book's text as narrated (made-up chapter titles, edited "
-                 "chunks) and are not highlighted", len(report.unplaced), report.sentences)
+        log.info(
+            "%d of %d sentences are not in the book's text as narrated (made-up chapter titles, edited "
+            "chunks) and are not highlighted",
+            len(report.unplaced),
+            report.sentences,
+        )
     overlays = []
     for doc, entries in sorted(placed.items()):
         document = publication.documents[doc]
@@ -126,8 +141,14 @@ def _start(publication: Publication, indexes: Sequence[TextIndex], source: str) 
     return doc, indexes[doc].anchors.get(anchor, 0) if anchor else 0
 
 
-def _wrap_document(document: str, smil_path: str, index: TextIndex, chapters: Sequence[NarratedChapter],
-                   entries: list[tuple[int, int, Found]], report: Report) -> list[smil.Par]:
+def _wrap_document(
+    document: str,
+    smil_path: str,
+    index: TextIndex,
+    chapters: Sequence[NarratedChapter],
+    entries: list[tuple[int, int, Found]],
+    report: Report,
+) -> list[smil.Par]:
     """Spans around the sentences of one document (last first, so earlier places stay valid), then its pars."""
     taken = {el.get("id") for el in index.root.iter() if isinstance(el.tag, str) and el.get("id")}
     counter = iter(range(1, 1 << 30))
@@ -154,8 +175,14 @@ def _wrap_document(document: str, smil_path: str, index: TextIndex, chapters: Se
         for span, (begin, end) in zip(spans[(n, k)], clips(sentence, weights), strict=True):
             if begin is None:
                 continue  # punctuation alone: shown with its neighbours, not a clip of its own
-            pars.append(smil.Par(f"{relative(document, smil_path)}#{span.get('id')}", audio,
-                                 begin - chapter.timings.start, end - chapter.timings.start))
+            pars.append(
+                smil.Par(
+                    f"{relative(document, smil_path)}#{span.get('id')}",
+                    audio,
+                    begin - chapter.timings.start,
+                    end - chapter.timings.start,
+                )
+            )
             ids.append(span.get("id"))
         report.placed += 1
     report.pars += len(pars)
@@ -178,7 +205,7 @@ def clips(sentence: Sentence, weights: Sequence[int]) -> list[tuple[int, int] | 
         done += weight
     out: list[tuple[int, int] | tuple[None, None]] = []
     for n, begin in enumerate(begins):
-        later = [b for b in begins[n + 1:] if b is not None]
+        later = [b for b in begins[n + 1 :] if b is not None]
         out.append((None, None) if begin is None else (begin, later[0] if later else sentence.end))
     return out
 
@@ -186,7 +213,7 @@ def clips(sentence: Sentence, weights: Sequence[int]) -> list[tuple[int, int] | 
 def _key_starts(sentence: Sentence) -> list[tuple[int, int]]:
     """(letters before the word in the sentence, the word's start) for each word."""
     base = sentence.chars[0]
-    return [(len(key_text(sentence.text[:w.chars[0] - base])), w.start) for w in sentence.words]
+    return [(len(key_text(sentence.text[: w.chars[0] - base])), w.start) for w in sentence.words]
 
 
 def _time_at(sentence: Sentence, starts: Sequence[tuple[int, int]], key: int, total: int) -> int:
@@ -208,8 +235,12 @@ def _audio_name(chapter: NarratedChapter) -> str:
 _AUDIO_TYPES = {".mp3": "audio/mpeg", ".m4a": "audio/mp4"}
 
 
-def _add_package_entries(publication: Publication, chapters: Sequence[NarratedChapter],
-                         overlays: Sequence[tuple[str, str, list[smil.Par]]], narrator: str) -> None:
+def _add_package_entries(
+    publication: Publication,
+    chapters: Sequence[NarratedChapter],
+    overlays: Sequence[tuple[str, str, list[smil.Par]]],
+    narrator: str,
+) -> None:
     """Audio, overlays and stylesheet as members and manifest items, and the Media Overlays metadata."""
     if not overlays:
         log.warning("no sentence of the narration was found in the book's text; the EPUB has no overlays")

@@ -64,8 +64,13 @@ class Publication:
             n += 1
             item_id = f"{wanted_id}-{n}"
         manifest = next(self.opf.iter(f"{{{OPF_NS}}}manifest"))
-        item = etree.SubElement(manifest, f"{{{OPF_NS}}}item", id=item_id,
-                                href=quote(posixpath.relpath(path, self.base or ".")), **{"media-type": media_type})
+        item = etree.SubElement(
+            manifest,
+            f"{{{OPF_NS}}}item",
+            id=item_id,
+            href=quote(posixpath.relpath(path, self.base or ".")),
+            **{"media-type": media_type},
+        )
         if properties:
             item.set("properties", properties)
         return item_id
@@ -120,8 +125,11 @@ def open_epub(path: Path) -> Publication:
     """A book's own EPUB 3, ready for overlays; ``NotEpub3`` for an EPUB 2 or one that cannot be edited."""
     try:
         with zipfile.ZipFile(path) as archive:
-            files = {info.filename: archive.read(info) for info in archive.infolist()
-                     if info.filename != "mimetype" and not info.is_dir()}
+            files = {
+                info.filename: archive.read(info)
+                for info in archive.infolist()
+                if info.filename != "mimetype" and not info.is_dir()
+            }
     except (zipfile.BadZipFile, OSError) as e:
         raise NotEpub3(f"{path}: cannot be read ({e})") from e
     try:
@@ -196,11 +204,13 @@ _CONTAINER_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 def _xhtml(title: str, language: str, body: str) -> str:
     lang = quoteattr(language)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
-            f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" '
-            f"xml:lang={lang} lang={lang}>\n"
-            f'<head>\n<meta charset="utf-8"/>\n<title>{escape(title)}</title>\n</head>\n'
-            f"<body>\n{body}</body>\n</html>\n")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" '
+        f"xml:lang={lang} lang={lang}>\n"
+        f'<head>\n<meta charset="utf-8"/>\n<title>{escape(title)}</title>\n</head>\n'
+        f"<body>\n{body}</body>\n</html>\n"
+    )
 
 
 def _chapter_xhtml(chapter: TextChapter, language: str) -> str:
@@ -211,8 +221,10 @@ def _chapter_xhtml(chapter: TextChapter, language: str) -> str:
 
 
 def _nav_xhtml(chapters: Sequence[TextChapter], documents: Sequence[str], title: str, language: str) -> str:
-    items = "".join(f'<li><a href="{relative(doc, "OEBPS/nav.xhtml")}">{escape(c.title)}</a></li>\n'
-                    for c, doc in zip(chapters, documents, strict=True))
+    items = "".join(
+        f'<li><a href="{relative(doc, "OEBPS/nav.xhtml")}">{escape(c.title)}</a></li>\n'
+        for c, doc in zip(chapters, documents, strict=True)
+    )
     body = f'<nav epub:type="toc" id="toc">\n<h1>{escape(title)}</h1>\n<ol>\n{items}</ol>\n</nav>\n'
     return _xhtml(title, language, body)
 
@@ -231,11 +243,15 @@ def _package_opf(metadata: Metadata, documents: Sequence[str], cover: tuple[str,
     creators = "".join(f"    <dc:creator>{escape(a)}</dc:creator>\n" for a in metadata.authors)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = ['    <item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>']
-    items += [f'    <item id="c{n:03d}" href="{relative(doc, "OEBPS/content.opf")}" media-type="{XHTML_TYPE}"/>'
-              for n, doc in enumerate(documents, start=1)]
+    items += [
+        f'    <item id="c{n:03d}" href="{relative(doc, "OEBPS/content.opf")}" media-type="{XHTML_TYPE}"/>'
+        for n, doc in enumerate(documents, start=1)
+    ]
     if cover:
-        items.append(f'    <item id="cover" href="{relative(cover[0], "OEBPS/content.opf")}" '
-                     f'media-type="{cover[1]}" properties="cover-image"/>')
+        items.append(
+            f'    <item id="cover" href="{relative(cover[0], "OEBPS/content.opf")}" '
+            f'media-type="{cover[1]}" properties="cover-image"/>'
+        )
     spine = "".join(f'    <itemref idref="c{n:03d}"/>\n' for n in range(1, len(documents) + 1))
     lang = quoteattr(metadata.language or "en")
     return f"""<?xml version="1.0" encoding="UTF-8"?>

@@ -67,8 +67,7 @@ def smil(pars: Sequence[Par]) -> str:
         lines += [
             f'    <par id="par{n:05d}">',
             f"      <text src={quoteattr(par.text)}/>",
-            f"      <audio src={quoteattr(par.audio)} clipBegin=\"{clock(par.begin)}\" "
-            f"clipEnd=\"{clock(par.end)}\"/>",
+            f'      <audio src={quoteattr(par.audio)} clipBegin="{clock(par.begin)}" clipEnd="{clock(par.end)}"/>',
             "    </par>",
         ]
     lines += ["  </body>", "</smil>", ""]

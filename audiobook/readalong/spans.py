@@ -304,23 +304,23 @@ def _surround(top: etree._Element, start: Point, end: Point, new_id: NewId) -> l
     same = start.run == end.run
     head = start.run.text
     first = 0 if start.run.attr == "text" else top.index(start.run.node) + 1
-    if same and not head[start.offset:end.offset].strip():
+    if same and not head[start.offset : end.offset].strip():
         return []
     if not same and not _holds_text(top, start, end, first):
         return []
     span = etree.Element(SPAN, id=new_id())
     if same:
-        span.text, span.tail = head[start.offset:end.offset], head[end.offset:]
-        setattr(start.run.node, start.run.attr, head[:start.offset] or None)
+        span.text, span.tail = head[start.offset : end.offset], head[end.offset :]
+        setattr(start.run.node, start.run.attr, head[: start.offset] or None)
         top.insert(first, span)
         return [span]
-    setattr(start.run.node, start.run.attr, head[:start.offset] or None)
-    span.text = head[start.offset:] or None
+    setattr(start.run.node, start.run.attr, head[: start.offset] or None)
+    span.text = head[start.offset :] or None
     last = top.index(end.run.node)
-    moved = list(top)[first:last + 1]
+    moved = list(top)[first : last + 1]
     tail = end.run.text
-    end.run.node.tail = tail[:end.offset] or None
-    span.tail = tail[end.offset:] or None
+    end.run.node.tail = tail[: end.offset] or None
+    span.tail = tail[end.offset :] or None
     for child in moved:
         span.append(child)  # lxml moves a child with its tail
     top.insert(first, span)
@@ -328,9 +328,9 @@ def _surround(top: etree._Element, start: Point, end: Point, new_id: NewId) -> l
 
 
 def _holds_text(top: etree._Element, start: Point, end: Point, first: int) -> bool:
-    if start.run.text[start.offset:].strip() or end.run.text[:end.offset].strip():
+    if start.run.text[start.offset :].strip() or end.run.text[: end.offset].strip():
         return True
-    return any(key_text(narrated_text(child)) for child in list(top)[first:top.index(end.run.node) + 1])
+    return any(key_text(narrated_text(child)) for child in list(top)[first : top.index(end.run.node) + 1])
 
 
 def narrated_text(el: etree._Element) -> str:
