@@ -24,8 +24,8 @@ from typing import Any
 
 from audiobook import SAMPLE_RATE
 from audiobook.assemble import ChapterAudio, Pauses, Piece, book_pieces
+from audiobook.atomic import write_atomic
 from audiobook.errors import AudiobookError
-from audiobook.job import write_atomic
 
 log = logging.getLogger(__name__)
 

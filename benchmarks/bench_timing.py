@@ -26,9 +26,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from recognizer import offsets, recognized_words, summary  # noqa: E402
 from test_intelligibility import PARAGRAPHS, normalize  # noqa: E402
 
-from audiobook.engine import Engine  # noqa: E402
+from audiobook.engine import Engine, bundled  # noqa: E402
 from audiobook.engine.onnx_backend import OnnxBackend  # noqa: E402
 from audiobook.engine.timed import synthesize_timed  # noqa: E402
+from audiobook.engine.voices import VoiceSpec  # noqa: E402
+
+VOICE = VoiceSpec.parse(bundled.DEFAULT_VOICE)
 
 
 def example_paragraphs() -> list[str]:
@@ -40,10 +43,10 @@ def cost(engine: Engine, text: str, rounds: int) -> dict:
     plain, timed = [], []
     for _ in range(rounds):
         started = time.perf_counter()
-        engine.synthesize(text)
+        engine.synthesize(text, VOICE)
         plain.append(time.perf_counter() - started)
         started = time.perf_counter()
-        synthesize_timed(engine, text)
+        synthesize_timed(engine, text, VOICE)
         timed.append(time.perf_counter() - started)
     return {
         "bench": "timing_cost",
@@ -59,7 +62,7 @@ def accuracy(engine: Engine, paragraphs: list[str]) -> list[dict]:
     import pocketsphinx
 
     decoder = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL")
-    spoken = [(p, *synthesize_timed(engine, p)) for p in paragraphs]
+    spoken = [(p, *synthesize_timed(engine, p, VOICE)) for p in paragraphs]
     lines = []
     for mode in ("free", "aligned"):
         words, sentences = [], []

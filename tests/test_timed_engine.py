@@ -23,9 +23,11 @@ from audiobook.engine.timed import (
     weighted_sentences,
     word_sentences,
 )
+from audiobook.engine.voices import VoiceSpec
 from audiobook.timing import SENTENCE, WORD, Sentence, Word
 
 F = SAMPLES_PER_FRAME
+VOICE = VoiceSpec.parse("af_test")
 
 
 # ---- paragraphs and offsets -----------------------------------------------------------------------------
@@ -225,8 +227,8 @@ TEXT = (
 
 def test_timed_synthesis_is_the_same_audio_with_sound_timings(torch_backend) -> None:  # noqa: ANN001
     recording = Recording(torch_backend)
-    plain = Engine(torch_backend).synthesize(TEXT, "af_test", 1.8, "a", seed=5)
-    synthesis, timings = synthesize_timed(Engine(recording), TEXT, "af_test", 1.8, "a", seed=5)
+    plain = Engine(torch_backend).synthesize(TEXT, VOICE, 1.8, "a", seed=5)
+    synthesis, timings = synthesize_timed(Engine(recording), TEXT, VOICE, 1.8, "a", seed=5)
     assert np.array_equal(synthesis.audio, plain.audio)
     assert synthesis.paragraph_ends == plain.paragraph_ends
     assert synthesis.pieces == plain.pieces > 2  # the long paragraph is several model calls
@@ -250,7 +252,7 @@ def test_timed_synthesis_is_the_same_audio_with_sound_timings(torch_backend) -> 
 
 def test_languages_without_tokens_get_sentence_times(torch_backend) -> None:  # noqa: ANN001
     text = "Hola. ¿Cómo estás hoy? Muy bien, gracias."
-    synthesis, timings = synthesize_timed(Engine(torch_backend), text, "af_test", 1.0, "e", seed=1)
+    synthesis, timings = synthesize_timed(Engine(torch_backend), text, VOICE, 1.0, "e", seed=1)
     assert timings.level == SENTENCE
     assert [s.text for s in timings.sentences] == ["Hola.", "¿Cómo estás hoy?", "Muy bien, gracias."]
     assert all(not s.words for s in timings.sentences)

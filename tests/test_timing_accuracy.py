@@ -34,9 +34,12 @@ def decoder():  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def spoken(engine) -> list:  # noqa: ANN001
+    from audiobook.engine import bundled
     from audiobook.engine.timed import synthesize_timed
+    from audiobook.engine.voices import VoiceSpec
 
-    return [(paragraph, *synthesize_timed(engine, paragraph, lang="a")) for paragraph in PARAGRAPHS]
+    voice = VoiceSpec.parse(bundled.DEFAULT_VOICE)
+    return [(paragraph, *synthesize_timed(engine, paragraph, voice, lang="a")) for paragraph in PARAGRAPHS]
 
 
 @pytest.mark.slow

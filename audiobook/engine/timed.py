@@ -47,8 +47,8 @@ from .core import (
     piece_seed,
     split_phonemes,
 )
-from .g2p import Token, lang_code_for, phonemize, phonemize_tokens
-from .voices import style_for
+from .g2p import Token, phonemize, phonemize_tokens
+from .voices import VoiceSpec, style_for
 
 log = logging.getLogger(__name__)
 
@@ -312,17 +312,18 @@ def weighted_sentences(
 def synthesize_timed(
     engine: Engine,
     text: str,
-    voice: str | None = None,
+    voice: VoiceSpec,
     speed: float = 1.0,
     lang: str = "a",
     seed: int = 0,
     split_pattern: str | None = None,
 ) -> tuple[Synthesis, ChunkTimings]:
-    """:meth:`Engine.synthesize` (bit-identical audio) plus the timings of every sentence and, in English, word."""
+    """:meth:`Engine.synthesize` (bit-identical audio) plus the timings of every sentence and, in English, word.
+
+    ``voice`` and ``lang`` come resolved, as for :meth:`Engine.synthesize`.
+    """
     check_speed(speed)
-    lang = lang_code_for(lang)
-    voice = voice or engine.backend.default_voice(lang)
-    pack = engine.voice_pack(voice, lang)
+    pack = engine.voice_pack(voice)
     g2p_s = synth_s = 0.0
     chunks: list[np.ndarray] = []
     ends: list[int] = []
@@ -377,6 +378,5 @@ def synthesize_timed(
         g2p_s,
         synth_s,
         {"g2p_s": g2p_s, "synth_s": synth_s},
-        voice,
     )
     return synthesis, ChunkTimings(len(audio), level, tuple(sentences))

@@ -19,9 +19,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
+from audiobook.atomic import write_atomic
 from audiobook.book import Metadata
 from audiobook.errors import AudiobookError
-from audiobook.job import write_atomic
 from audiobook.readers.xhtml import check_no_entities, localname
 
 log = logging.getLogger(__name__)
