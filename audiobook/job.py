@@ -7,6 +7,8 @@ Layout of a job directory::
     chunks/ID.txt     the text of each chunk (UTF-8); edit one to fix a pronunciation, then resume
     wav/ID.wav        the audio of each finished chunk (24 kHz mono PCM 16)
     cover.<ext>       the book's cover, so export works after the book file is gone
+    book.<ext>        a copy of the book file, for the read-along EPUB (``export --format epub3``)
+    wav/ID.timings.json  when each sentence and word of a finished chunk is spoken (see audiobook.timing)
     logs/             one stderr log per worker process
     .lock             held by the one process that runs the job
 
@@ -37,7 +39,7 @@ from typing import Any
 
 import soundfile
 
-from .atomic import write_atomic
+from .atomic import atomic_file, write_atomic
 from .book import Book, Metadata
 from .chunker import Chunk
 from .errors import AudiobookError, JobError, RunStopped
@@ -106,6 +108,9 @@ class ChunkState:
     """``text_sha256`` of the text the WAV was made from; a mismatch means the text was edited."""
     synth_s: float | None = None
     error: str | None = None
+    timings: str | None = None
+    """The chunk's timings file beside its WAV (relative path); None for a chunk synthesized without them
+    (by audiobook 0.1.0, or by a model that cannot time its phonemes)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkState:
@@ -179,6 +184,15 @@ class Job:
     def done(self) -> list[ChunkState]:
         return [c for c in self.chunks if c.status == DONE]
 
+    def untimed(self) -> list[ChunkState]:
+        """Finished chunks without timings: subtitles and the read-along EPUB cannot cover them."""
+        return [c for c in self.done() if not c.timings]
+
+    def source_copy(self) -> Path | None:
+        """The job's own copy of the book file, if it has one (jobs planned before timed text do not)."""
+        name = self.book.get("copy")
+        return self.dir / name if name and (self.dir / name).is_file() else None
+
     def metadata(self) -> Metadata:
         cover_file = self.book.get("cover")
         cover = (self.dir / cover_file).read_bytes() if cover_file and (self.dir / cover_file).exists() else None
@@ -249,12 +263,19 @@ class Job:
         self.save()
 
     def mark_done(
-        self, chunk: ChunkState, wav: str, frames: int, paragraph_ends: list[int], synth_s: float, text_sha256: str
+        self,
+        chunk: ChunkState,
+        wav: str,
+        frames: int,
+        paragraph_ends: list[int],
+        synth_s: float,
+        text_sha256: str,
+        timings: str | None = None,
     ) -> None:
-        """Record a chunk whose WAV is already in place under its final name."""
+        """Record a chunk whose WAV (and timings file, if any) is already in place under its final name."""
         chunk.status, chunk.wav, chunk.frames = DONE, wav, frames
         chunk.paragraph_ends, chunk.synth_s, chunk.error = list(paragraph_ends), synth_s, None
-        chunk.synthesized_sha256 = text_sha256
+        chunk.synthesized_sha256, chunk.timings = text_sha256, timings
         self.save()
 
     def mark_failed(self, chunk: ChunkState, error: str) -> None:
@@ -265,7 +286,15 @@ class Job:
         """Send a chunk back to ``pending`` (its stale WAV, if any, is left to be overwritten)."""
         log.warning("chunk %s: %s; it will be synthesized again", chunk.id, why)
         chunk.status, chunk.frames, chunk.paragraph_ends, chunk.error = PENDING, None, [], None
-        chunk.attempts = 0
+        chunk.attempts, chunk.timings = 0, None
+
+    def retime(self) -> list[str]:
+        """Send finished chunks that have no timings back to ``pending`` (``resume --retime``); their ids."""
+        chunks = self.untimed()
+        for chunk in chunks:
+            self.reset(chunk, "it has no timings")
+        self.save()
+        return [c.id for c in chunks]
 
     def check_plan(self, book_path: Path, selection: str | None) -> None:
         """``JobError`` unless this job was planned from ``book_path`` with ``selection`` (or none given)."""
@@ -391,7 +420,16 @@ def _book_record(book: Book, source: Path, job_dir: Path) -> dict[str, Any]:
         "sha256": sha256_file(source),
         "cover": cover,
         "cover_type": meta.cover_type if cover else "",
+        "copy": _copy_book(source, job_dir),
     }
+
+
+def _copy_book(source: Path, job_dir: Path) -> str:
+    """Keep the book file in the job (``book.epub``...): the read-along EPUB is made from it, long after."""
+    name = f"book{source.suffix.lower()}"
+    with source.open("rb") as src, atomic_file(job_dir / name) as dst:
+        shutil.copyfileobj(src, dst)
+    return name
 
 
 # ---- loading and checking ------------------------------------------------------------------------
@@ -507,8 +545,18 @@ def verify(job: Job) -> list[str]:
         if problem:
             job.reset(chunk, problem)
             repairs.append(f"{chunk.id}: {problem}")
+        elif chunk.timings and _timings_problem(job, chunk):
+            # The audio is sound: the chunk stays done, only without timings (``resume --retime`` redoes it).
+            repairs.append(f"{chunk.id}: {chunk.timings} is missing or stale; the chunk has no timings now")
+            chunk.timings = None
     job.save()
     return repairs
+
+
+def _timings_problem(job: Job, chunk: ChunkState) -> bool:
+    from .timing import load as load_timings
+
+    return load_timings(job.dir / chunk.timings, chunk.frames or 0) is None
 
 
 def _done_problem(job: Job, chunk: ChunkState) -> str | None:

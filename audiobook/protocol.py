@@ -82,6 +82,8 @@ class Request:
     speed: float = 1.0
     lang: str = "a"
     seed: int = 0
+    out_timings: str | None = None
+    """Where to write the chunk's word and sentence timings (JSON, after the WAV); None: no timings."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class Answer:
     """Frame offsets where a paragraph ends inside the chunk (the last paragraph's end excluded)."""
     synth_s: float = 0.0
     phonemes: int = 0
+    timings: str | None = None
+    """The timings file written (the request's ``out_timings``); None when none was asked for or the model
+    cannot time its phonemes."""
     error: str = ""
     error_kind: str = ""
 

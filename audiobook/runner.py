@@ -29,6 +29,7 @@ from .progress import Progress
 from .protocol import DEVICE, DISK_FULL, MODEL, Request, WorkerConfig
 from .readers import read_book
 from .settings import SettingsRequest, resolve
+from .timing import timings_path
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,12 @@ def resume(
     output: OutputChanges | None = None,
     run: RunOptions | None = None,
     allow_settings_change: bool = False,
+    retime: bool = False,
 ) -> RunResult:
-    """Continue a job from ``job.json`` alone (the book file may be gone): synthesize what is missing, export."""
+    """Continue a job from ``job.json`` alone (the book file may be gone): synthesize what is missing, export.
+
+    ``retime`` also redoes the finished chunks that have no timings (made before audiobook wrote them).
+    """
     with jobs.open_for_update(job_dir) as job:
         settings = resolve(request or SettingsRequest(), job.settings, job.book.get("language", "en"))
         job.adopt(settings, allow_settings_change)
@@ -111,6 +116,8 @@ def resume(
             job.update_output(output)
         for line in jobs.verify(job):
             log.warning("repaired: %s", line)
+        if retime:
+            log.info("re-synthesizing %d chunks that have no timings", len(job.retime()))
         failed = feed(job, run or RunOptions())
         if failed:
             return RunResult(job=job, failed=failed)
@@ -155,14 +162,16 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
 def request_for(job: Job, chunk: ChunkState) -> Request:
     """What a worker is asked to do for one chunk."""
     settings = job.settings
+    wav = (job.dir / "wav" / f"{chunk.id}.wav").resolve()
     return Request(
         id=chunk.id,
         text=job.chunk_text(chunk),
-        out_wav=str((job.dir / "wav" / f"{chunk.id}.wav").resolve()),
+        out_wav=str(wav),
         voice=settings.voice,
         speed=settings.speed,
         lang=settings.lang,
         seed=jobs.chunk_seed(settings.seed, chunk.id),
+        out_timings=str(timings_path(wav)),
     )
 
 
@@ -226,7 +235,10 @@ class Recorder:
         self.run.chunks_done += 1
         self.run.synth_s += answer.synth_s
         text_sha = jobs.sha256_text(event.request.text)
-        self.job.mark_done(chunk, f"wav/{wav.name}", frames, list(answer.paragraph_ends), answer.synth_s, text_sha)
+        timings = f"wav/{Path(answer.timings).name}" if answer.timings else None
+        self.job.mark_done(
+            chunk, f"wav/{wav.name}", frames, list(answer.paragraph_ends), answer.synth_s, text_sha, timings
+        )
         self.progress.advance(chunk.chars)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SynthesisError
+from ..errors import SynthesisError, TimingUnavailable
 
 MAX_PHONEMES = 510
 """Kokoro's context: 512 tokens minus the two padding tokens. Longer input is truncated by kokoro."""
@@ -78,6 +78,6 @@ class Backend(ABC):
     def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
         """Like :meth:`infer` (bit-identical audio), with the predicted duration of every token.
 
-        Backends that cannot report durations raise ``SynthesisError``; timed text then cannot be made.
+        Backends that cannot report durations raise ``TimingUnavailable``; timed text then cannot be made.
         """
-        raise SynthesisError(f"the {self.name} backend cannot report phoneme durations")
+        raise TimingUnavailable(f"the {self.name} backend cannot report phoneme durations")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..devices import ONNX_PROVIDERS
-from ..errors import ModelError, SynthesisError
+from ..errors import ModelError, SynthesisError, TimingUnavailable
 from . import bundled
 from .base import MAX_PHONEMES, STYLE_DIM, Backend, TimedAudio, check_timed
 from .voices import PACK_SUFFIXES, check_pack, load_pack_file, unknown_voice
@@ -116,7 +116,7 @@ class OnnxBackend(Backend):
 
     def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
         if self._inputs.durations is None:
-            raise SynthesisError(
+            raise TimingUnavailable(
                 f"{self.model_id} has no durations output, so it cannot time its words; use "
                 "--model bundled or an export of kokoro's KModelForONNX (audio, durations)"
             )
