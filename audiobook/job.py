@@ -285,14 +285,13 @@ class Job:
     def reset(self, chunk: ChunkState, why: str) -> None:
         """Send a chunk back to ``pending`` (its stale WAV, if any, is left to be overwritten)."""
         log.warning("chunk %s: %s; it will be synthesized again", chunk.id, why)
-        chunk.status, chunk.frames, chunk.paragraph_ends, chunk.error = PENDING, None, [], None
-        chunk.attempts, chunk.timings = 0, None
+        _to_pending(chunk)
 
     def retime(self) -> list[str]:
         """Send finished chunks that have no timings back to ``pending`` (``resume --retime``); their ids."""
         chunks = self.untimed()
         for chunk in chunks:
-            self.reset(chunk, "it has no timings")
+            _to_pending(chunk)
         self.save()
         return [c.id for c in chunks]
 
@@ -315,6 +314,11 @@ class Job:
     def record_output(self, path: Path) -> None:
         self.output.written(path)
         self.save()
+
+
+def _to_pending(chunk: ChunkState) -> None:
+    chunk.status, chunk.frames, chunk.paragraph_ends, chunk.error = PENDING, None, [], None
+    chunk.attempts, chunk.timings = 0, None
 
 
 def sha256_text(text: str) -> str:
