@@ -1,8 +1,9 @@
 """SRT and WebVTT subtitles: pure functions of the book's timings (:class:`audiobook.timing.BookTimings`).
 
 Sentence cues follow the usual subtitle limits: at most :data:`MAX_LINES` lines of about :data:`MAX_LINE_CHARS`
-characters and :data:`MAX_CUE_SECONDS` on screen. A longer sentence is cut between words, at clause punctuation
-when there is some in the second half of the cue, and its cues follow one another with no gap. Word cues
+characters and :data:`MAX_CUE_SECONDS` on screen. A longer sentence is cut between words into as few cues as
+the limits allow, of about equal length, at clause punctuation when there is some in the second half of a cue,
+and its cues follow one another with no gap. Word cues
 (``--subtitle-words``) are WebVTT karaoke: each cue holds a cue timestamp (``<00:00:01.250>``) before each word
 after the first, so players that support it highlight the words as they are said; SRT has no such thing, so
 there each word is a cue of its own.
@@ -10,6 +11,7 @@ there each word is a cue of its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +25,8 @@ MAX_CUE_SECONDS = 7.0
 """The longest a cue stays up (the common guideline for a full two-line subtitle)."""
 FORMATS = ("srt", "vtt")
 _CLAUSE_END = tuple(",;:—–)")
+_SHARE_SLACK_CHARS = 8
+_SHARE_SLACK_FRAMES = SAMPLE_RATE // 2
 
 
 @dataclass(frozen=True)
@@ -100,18 +104,29 @@ def sentence_cues(
 
 
 def _pack(frags: Sequence[Fragment], max_chars: int, max_frames: int) -> list[list[Fragment]]:
+    """Fragments into as few cues as the limits allow, of about equal length (not a full cue and a stub)."""
+    if not frags:
+        return []
+    length, duration = _length(frags), frags[-1].end - frags[0].start
+    by_chars, by_time = math.ceil(length / max_chars), math.ceil(duration / max_frames)
+    # Whichever limit needs more cues sets their size: a little over an equal share, so that rounding never
+    # leaves a last cue of one word.
+    chars = min(max_chars, math.ceil(length / by_chars) + _SHARE_SLACK_CHARS) if by_chars >= by_time else max_chars
+    frames = min(max_frames, math.ceil(duration / by_time) + _SHARE_SLACK_FRAMES) if by_time > by_chars else max_frames
     groups: list[list[Fragment]] = []
     current: list[Fragment] = []
     for frag in frags:
-        length = sum(len(f.text) + 1 for f in current) + len(frag.text)
-        if current and (length > max_chars or frag.end - current[0].start > max_frames):
+        if current and (_length([*current, frag]) > chars or frag.end - current[0].start > frames):
             keep = _clause_cut(current)
             groups.append(current[:keep])
             current = current[keep:]
         current.append(frag)
-    if current:
-        groups.append(current)
+    groups.append(current)
     return groups
+
+
+def _length(frags: Sequence[Fragment]) -> int:
+    return sum(len(f.text) for f in frags) + len(frags) - 1
 
 
 def _clause_cut(current: Sequence[Fragment]) -> int:

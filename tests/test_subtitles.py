@@ -79,8 +79,8 @@ def test_long_sentence_is_cut_into_two_line_cues() -> None:
     sentence = _timed(text, 0, S // 4)
     cues = sentence_cues([sentence])
     assert [c.text for c in cues] == [
-        "When the oil was nearly gone, the baker\nbrought a jar of the fat he used for his",
-        "bread, and the fisherman's\nwife brought candle ends.",
+        "When the oil was nearly gone, the\nbaker brought a jar of the fat he used",
+        "for his bread, and the fisherman's\nwife brought candle ends.",  # two cues of about equal length
     ]
     for cue in cues:
         assert all(len(line) <= 42 for line in cue.text.split("\n")) and cue.text.count("\n") <= 1
@@ -96,6 +96,15 @@ def test_a_full_cue_ends_at_a_clause_in_its_second_half() -> None:
         "We walked along the shore\nfor an hour or more,",
         "and then we sat down on\nthe warm sand to rest.",
     ]  # lines balanced
+
+
+def test_a_sentence_just_over_a_cue_is_cut_in_two_halves_not_a_cue_and_a_stub() -> None:
+    text = "To ⸻ But For Whose Sympathy and Encouragement This Book Would Never Have Been Written"
+    cues = sentence_cues([_timed(text, 0, S // 4)])
+    assert [c.text for c in cues] == [
+        "To ⸻ But For Whose Sympathy\nand Encouragement This",
+        "Book Would Never Have Been Written",
+    ]
 
 
 def test_slow_sentence_is_cut_at_seven_seconds() -> None:
