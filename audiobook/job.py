@@ -7,7 +7,7 @@ Layout of a job directory::
     chunks/ID.txt     the text of each chunk (UTF-8); edit one to fix a pronunciation, then resume
     wav/ID.wav        the audio of each finished chunk (24 kHz mono PCM 16)
     cover.<ext>       the book's cover, so export works after the book file is gone
-    book.<ext>        a copy of the book file, for the read-along EPUB (``export --format epub3``)
+    book.epub         a copy of an EPUB book, for the read-along EPUB (``export --format epub3``)
     wav/ID.timings.json  when each sentence and word of a finished chunk is spoken (see audiobook.timing)
     logs/             one stderr log per worker process
     .lock             held by the one process that runs the job
@@ -428,9 +428,14 @@ def _book_record(book: Book, source: Path, job_dir: Path) -> dict[str, Any]:
     }
 
 
-def _copy_book(source: Path, job_dir: Path) -> str:
-    """Keep the book file in the job (``book.epub``...): the read-along EPUB is made from it, long after."""
-    name = f"book{source.suffix.lower()}"
+def _copy_book(source: Path, job_dir: Path) -> str | None:
+    """Keep an EPUB in the job (``book.epub``): the read-along EPUB is made from it, long after the original may
+    have moved. Other formats are not kept: their read-along EPUB is generated from the chunk texts."""
+    with source.open("rb") as f:
+        epub = source.suffix.lower() == ".epub" or b"mimetypeapplication/epub+zip" in f.read(64)
+    if not epub:
+        return None
+    name = "book.epub"
     with source.open("rb") as src, atomic_file(job_dir / name) as dst:
         shutil.copyfileobj(src, dst)
     return name

@@ -40,7 +40,7 @@ def test_model_is_assembled_once_and_verified(cache: Path, caplog: pytest.LogCap
     caplog.set_level(logging.INFO, logger="audiobook.engine.bundled")
     path = bundled.model_path()
     assert path == cache / bundled.MODEL_FILENAME
-    assert _sha256(path) == bundled.MODEL_SHA256
+    assert _sha256(path) == bundled.TIMED_MODEL_SHA256
     assert [p.name for p in cache.iterdir()] == [bundled.MODEL_FILENAME]  # no temporary file left behind
     assert bundled.MODEL_FILENAME != bundled.LEGACY_FILENAME
     assembled = [r for r in caplog.records if "assembling" in r.getMessage()]
@@ -57,7 +57,7 @@ def test_truncated_cache_is_reassembled(cache: Path) -> None:
     cache.mkdir(parents=True)
     (cache / bundled.MODEL_FILENAME).write_bytes(b"half a model")
     path = bundled.model_path()
-    assert _sha256(path) == bundled.MODEL_SHA256
+    assert _sha256(path) == bundled.TIMED_MODEL_SHA256
 
 
 def test_corrupt_parts_are_refused_and_leave_nothing(tmp_path: Path) -> None:

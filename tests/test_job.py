@@ -72,7 +72,7 @@ def test_round_trip_and_metadata_survive_without_the_book(job: jobs.Job) -> None
 def test_save_leaves_no_temporary_files(job: jobs.Job) -> None:
     for _ in range(3):
         job.save()
-    assert sorted(p.name for p in job.dir.iterdir()) == [".lock", "book.txt", "chunks", "cover.png", "job.json", "wav"]
+    assert sorted(p.name for p in job.dir.iterdir()) == [".lock", "chunks", "cover.png", "job.json", "wav"]
 
 
 @pytest.mark.parametrize(
