@@ -56,6 +56,7 @@ bench: install
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_backends.py
 	$(PY) benchmarks/bench_serve.py
+	$(PY) benchmarks/bench_timing.py
 
 clean:
 	rm -rf $(EXAMPLE)-job $(EXAMPLE).epub $(EXAMPLE).m4b $(EXAMPLE).json out.wav .pytest_cache

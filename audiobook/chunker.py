@@ -96,6 +96,23 @@ def split_paragraph(paragraph: str, max_chars: int) -> list[str]:
     return _pack(paragraph.split(" "), max_chars, level=0)
 
 
+def sentence_spans(paragraph: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence in ``paragraph``, by the rule chunks are cut at: after a word ending in
+    ``.!?…`` (closing quotes and brackets allowed) that is not an abbreviation (``Mr.``, ``e.g.``, ``J.``).
+
+    Spans run from a sentence's first non-space character to its last; the spaces between them belong to none.
+    """
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", paragraph)]
+    spans: list[tuple[int, int]] = []
+    first = 0
+    for i, (start, end) in enumerate(words):
+        nxt = paragraph[words[i + 1][0] : words[i + 1][1]] if i + 1 < len(words) else ""
+        if not nxt or _breaks_after(paragraph[start:end], nxt, 0):
+            spans.append((words[first][0], end))
+            first = i + 1
+    return spans
+
+
 # Break strength, strongest first: after a sentence, after a clause, anywhere between words.
 def _breaks_after(word: str, next_word: str, level: int) -> bool:
     if level == 0:

@@ -17,7 +17,7 @@ from .devices import DEVICE_CHOICES
 from .engine.g2p import LANG_CODES
 from .engine.loading import BACKENDS
 from .errors import AudiobookError, RunStopped
-from .outputs import FORMATS, OutputChanges
+from .outputs import FORMATS, NO_SUBTITLES, READ_ALONG, SUBTITLE_FORMATS, OutputChanges
 from .settings import CHUNK_CHARS_RANGE, MAX_SPEED, MIN_SPEED, SettingsRequest
 
 if TYPE_CHECKING:
@@ -143,7 +143,12 @@ _run_options = _options(
 
 
 _output_options = _options(
-    click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Output format [m4b]."),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([*FORMATS, READ_ALONG]),
+        help=f"Output format [m4b]; {READ_ALONG}: the book's EPUB with the narration, highlighted as it is read.",
+    ),
     click.option(
         "--out",
         "out_path",
@@ -156,6 +161,16 @@ _output_options = _options(
     click.option("--pause-chapter", type=click.FloatRange(0, 30), help="Seconds between chapters."),
     click.option("--loudnorm/--no-loudnorm", default=None, help="EBU R128 loudness normalisation [on]."),
     click.option("--loudness", type=click.FloatRange(-40, -5), help="Loudness target in LUFS [-18]."),
+    click.option(
+        "--subtitles",
+        type=click.Choice([*SUBTITLE_FORMATS, NO_SUBTITLES]),
+        help="Sentence subtitles beside each audio file (book.srt beside book.m4b) [none].",
+    ),
+    click.option(
+        "--subtitle-words/--no-subtitle-words",
+        default=None,
+        help="Word timing in the subtitles: WebVTT karaoke timestamps, one SRT cue per word [off].",
+    ),
 )
 
 
@@ -177,6 +192,8 @@ def _output(flags: dict[str, Any]) -> OutputChanges:
         pause_chapter=flags["pause_chapter"],
         loudnorm=flags["loudnorm"],
         loudness_target=flags["loudness"],
+        subtitles=flags["subtitles"],
+        subtitle_words=flags["subtitle_words"],
         out=flags["out_path"],
     )
 
@@ -304,6 +321,7 @@ def build(
     Example:
       audiobook build book.epub                       # -> ./book.m4b
       audiobook build book.epub --voice af_heart --speed 1.1 --format mp3 --out ~/Books/book.mp3
+      audiobook build book.epub --subtitles vtt       # -> ./book.m4b and ./book.vtt
     """
     from .runner import build as build_book
 
@@ -321,22 +339,26 @@ def build(
     is_flag=True,
     help="Accept new voice/speed/seed/model settings and re-synthesize every chunk.",
 )
+@click.option("--retime", is_flag=True, help="Also redo finished chunks that have no timings (older jobs).")
 @_synthesis_options
 @_run_options
 @_output_options
 @click.pass_context
 @_user_errors
-def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, **flags: Any) -> None:
+def resume(ctx: click.Context, job_dir: Path, allow_settings_change: bool, retime: bool, **flags: Any) -> None:
     """Continue a job from its job.json: redo only what is missing, failed or edited.
 
     \b
     Example:
       audiobook resume book-audiobook/
       audiobook resume book-audiobook/ --workers 2
+      audiobook resume book-audiobook/ --retime      # timings for chunks made by an older version
     """
     from .runner import resume as resume_job
 
-    result = resume_job(job_dir, _settings(flags), _output(flags), _run(ctx, flags), allow_settings_change)
+    result = resume_job(
+        job_dir, _settings(flags), _output(flags), _run(ctx, flags), allow_settings_change, retime=retime
+    )
     _finish(result)
 
 
@@ -351,6 +373,8 @@ def export(job_dir: Path, **flags: Any) -> None:
     Example:
       audiobook export book-audiobook/ --format mp3
       audiobook export book-audiobook/ --format opus --split chapters --out book-opus/
+      audiobook export book-audiobook/ --subtitles srt --subtitle-words
+      audiobook export book-audiobook/ --format epub3    # -> ./book.read-along.epub
     """
     from .export import export_job
 

@@ -27,6 +27,10 @@ class SynthesisError(AudiobookError):
     """A chunk that failed to synthesize."""
 
 
+class TimingUnavailable(SynthesisError):
+    """The model cannot say how long each phoneme lasts (an ONNX export without a durations output)."""
+
+
 class JobError(AudiobookError):
     """A job directory that is missing, locked, corrupt, or asked to change its settings."""
 

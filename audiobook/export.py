@@ -14,7 +14,7 @@ from . import job as jobs
 from .assemble import ChapterAudio, Segment
 from .errors import JobError
 from .job import Job
-from .outputs import ExportResult, OutputChanges, OutputOptions, write_outputs
+from .outputs import READ_ALONG, READ_ALONG_EXTENSION, ExportResult, OutputChanges, OutputOptions, write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,21 @@ def export_job(job_dir: Path, changes: OutputChanges | None = None) -> ExportRes
 
 
 def write(job: Job) -> ExportResult:
-    """Write the audiobook of a job whose chunks are all done, and record what was written."""
-    result = write_outputs(chapter_audio(job), job.metadata(), output_path(job), job.output.options, run_summary(job))
+    """Write the audiobook of a job whose chunks are all done, and record what was written.
+
+    Beside the audio go ``timings.json`` and the subtitles the options ask for; ``--format epub3`` writes the
+    read-along EPUB instead (see :mod:`audiobook.timed_outputs`).
+    """
+    from .timed_outputs import write_beside, write_read_along
+
+    chapters = chapter_audio(job)
+    if job.output.options.format == READ_ALONG:
+        result = write_read_along(job, chapters, output_path(job), run_summary(job))
+        job.record_output(result.path)
+        return result
+    result = write_outputs(chapters, job.metadata(), output_path(job), job.output.options, run_summary(job))
     job.record_output(result.path)
+    write_beside(job, chapters, result)
     return result
 
 
@@ -50,6 +62,8 @@ def output_path(job: Job) -> Path:
 def default_output_path(job: Job, options: OutputOptions) -> Path:
     """``<book stem>.<format>`` beside the job directory (a folder of the same stem for a split)."""
     stem = Path(job.book.get("source", "book")).stem or "book"
+    if options.format == READ_ALONG:  # never the book's own name: that may be the EPUB it was made from
+        return job.dir.resolve().parent / f"{stem}.read-along{READ_ALONG_EXTENSION}"
     if options.split_chapters:
         return job.dir.resolve().parent / stem
     return job.dir.resolve().parent / f"{stem}.{options.format}"

@@ -8,6 +8,8 @@ Layout of a job directory::
     lexicon.txt       the job's pronunciation lexicon (a copy of --lexicon FILE); edit it, then resume
     wav/ID.wav        the audio of each finished chunk (24 kHz mono PCM 16)
     cover.<ext>       the book's cover, so export works after the book file is gone
+    book.epub         a copy of an EPUB book, for the read-along EPUB (``export --format epub3``)
+    wav/ID.timings.json  when each sentence and word of a finished chunk is spoken (see audiobook.timing)
     logs/             one stderr log per worker process
     .lock             held by the one process that runs the job
 
@@ -38,7 +40,7 @@ from typing import Any
 
 import soundfile
 
-from .atomic import write_atomic
+from .atomic import atomic_file, write_atomic
 from .book import Book, Metadata
 from .chunker import Chunk
 from .errors import AudiobookError, JobError, RunStopped
@@ -114,6 +116,9 @@ class ChunkState:
     lexicon_entries: str | None = None
     """Digest of the lexicon entries that touched the text when the WAV was made (``""``/``None``: none); a
     mismatch with today's entries means the lexicon changed for this chunk's words."""
+    timings: str | None = None
+    """The chunk's timings file beside its WAV (relative path); None for a chunk synthesized without them
+    (by audiobook 0.1.0, or by a model that cannot time its phonemes)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkState:
@@ -194,6 +199,15 @@ class Job:
 
     def done(self) -> list[ChunkState]:
         return [c for c in self.chunks if c.status == DONE]
+
+    def untimed(self) -> list[ChunkState]:
+        """Finished chunks without timings: subtitles and the read-along EPUB cannot cover them."""
+        return [c for c in self.done() if not c.timings]
+
+    def source_copy(self) -> Path | None:
+        """The job's own copy of the book file, if it has one (jobs planned before timed text do not)."""
+        name = self.book.get("copy")
+        return self.dir / name if name and (self.dir / name).is_file() else None
 
     def metadata(self) -> Metadata:
         cover_file = self.book.get("cover")
@@ -297,11 +311,12 @@ class Job:
         text_sha256: str,
         normalizer: str | None = None,
         lexicon_entries: str = "",
+        timings: str | None = None,
     ) -> None:
-        """Record a chunk whose WAV is already in place under its final name, and what it was made from."""
+        """Record a chunk whose WAV (and timings file, if any) is already in place, and what it was made from."""
         chunk.status, chunk.wav, chunk.frames = DONE, wav, frames
         chunk.paragraph_ends, chunk.synth_s, chunk.error = list(paragraph_ends), synth_s, None
-        chunk.synthesized_sha256 = text_sha256
+        chunk.synthesized_sha256, chunk.timings = text_sha256, timings
         chunk.normalizer, chunk.lexicon_entries = normalizer, lexicon_entries
         self.save()
 
@@ -316,8 +331,15 @@ class Job:
     def reset(self, chunk: ChunkState, why: str) -> None:
         """Send a chunk back to ``pending`` (its stale WAV, if any, is left to be overwritten)."""
         log.warning("chunk %s: %s; it will be synthesized again", chunk.id, why)
-        chunk.status, chunk.frames, chunk.paragraph_ends, chunk.error = PENDING, None, [], None
-        chunk.attempts = 0
+        _to_pending(chunk)
+
+    def retime(self) -> list[str]:
+        """Send finished chunks that have no timings back to ``pending`` (``resume --retime``); their ids."""
+        chunks = self.untimed()
+        for chunk in chunks:
+            _to_pending(chunk)
+        self.save()
+        return [c.id for c in chunks]
 
     def check_plan(self, book_path: Path, selection: str | None) -> None:
         """``JobError`` unless this job was planned from ``book_path`` with ``selection`` (or none given)."""
@@ -338,6 +360,11 @@ class Job:
     def record_output(self, path: Path) -> None:
         self.output.written(path)
         self.save()
+
+
+def _to_pending(chunk: ChunkState) -> None:
+    chunk.status, chunk.frames, chunk.paragraph_ends, chunk.error = PENDING, None, [], None
+    chunk.attempts, chunk.timings = 0, None
 
 
 def sha256_text(text: str) -> str:
@@ -443,7 +470,21 @@ def _book_record(book: Book, source: Path, job_dir: Path) -> dict[str, Any]:
         "sha256": sha256_file(source),
         "cover": cover,
         "cover_type": meta.cover_type if cover else "",
+        "copy": _copy_book(source, job_dir),
     }
+
+
+def _copy_book(source: Path, job_dir: Path) -> str | None:
+    """Keep an EPUB in the job (``book.epub``): the read-along EPUB is made from it, long after the original may
+    have moved. Other formats are not kept: their read-along EPUB is generated from the chunk texts."""
+    with source.open("rb") as f:
+        epub = source.suffix.lower() == ".epub" or b"mimetypeapplication/epub+zip" in f.read(64)
+    if not epub:
+        return None
+    name = "book.epub"
+    with source.open("rb") as src, atomic_file(job_dir / name) as dst:
+        shutil.copyfileobj(src, dst)
+    return name
 
 
 # ---- loading and checking ------------------------------------------------------------------------
@@ -564,8 +605,18 @@ def verify(job: Job) -> list[str]:
         if problem:
             job.reset(chunk, problem)
             repairs.append(f"{chunk.id}: {problem}")
+        elif chunk.timings and _timings_problem(job, chunk):
+            # The audio is sound: the chunk stays done, only without timings (``resume --retime`` redoes it).
+            repairs.append(f"{chunk.id}: {chunk.timings} is missing or stale; the chunk has no timings now")
+            chunk.timings = None
     job.save()
     return repairs
+
+
+def _timings_problem(job: Job, chunk: ChunkState) -> bool:
+    from .timing import load as load_timings
+
+    return load_timings(job.dir / chunk.timings, chunk.frames or 0) is None
 
 
 def _done_problem(job: Job, chunk: ChunkState) -> str | None:

@@ -62,6 +62,13 @@ FORMATS: dict[str, Format] = {
     "wav": Format("wav", ".wav", "wav", "pcm_s16le", None, ("-rf64", "auto"), chapters=False, tags=False),
 }
 
+READ_ALONG = "epub3"
+"""Not an audio format: the book's EPUB with the narration inside and each sentence highlighted as it is spoken
+(see :mod:`audiobook.readalong`); written by :mod:`audiobook.timed_outputs`."""
+READ_ALONG_EXTENSION = ".epub"
+SUBTITLE_FORMATS = ("srt", "vtt")
+NO_SUBTITLES = "none"
+
 _BITRATE = re.compile(r"^\d+(\.\d+)?[kK]?$")
 
 
@@ -87,10 +94,17 @@ class OutputOptions:
     """loudnorm's LRA target. Narrated speech sits well under it, which keeps loudnorm in linear mode."""
     bitrate: str | None = None
     """Audio bitrate such as ``64k`` for the lossy formats; None uses the format's default."""
+    subtitles: str | None = None
+    """``srt`` or ``vtt``: sentence subtitles beside each audio file, named as players look for them; None: none."""
+    subtitle_words: bool = False
+    """Word timing in the subtitles: WebVTT karaoke timestamps, or one SRT cue per word."""
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise AudiobookError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if self.format not in FORMATS and self.format != READ_ALONG:
+            choices = ", ".join([*FORMATS, READ_ALONG])
+            raise AudiobookError(f"unknown format {self.format!r}; choose one of {choices}")
+        if self.subtitles is not None and self.subtitles not in SUBTITLE_FORMATS:
+            raise AudiobookError(f"unknown subtitle format {self.subtitles!r}; choose {' or '.join(SUBTITLE_FORMATS)}")
         if self.bitrate is not None and not _BITRATE.match(str(self.bitrate)):
             raise AudiobookError(f"bitrate {self.bitrate!r} is not a number of bits/s such as 64k")
         if not -70 <= self.loudness_target <= -5:
@@ -138,9 +152,13 @@ class OutputOptions:
             "loudnorm": changes.loudnorm,
             "loudness_target": changes.loudness_target,
             "bitrate": changes.bitrate,
+            "subtitles": changes.subtitles,
+            "subtitle_words": changes.subtitle_words,
         }
         data = {**self.to_dict(), **{k: v for k, v in named.items() if v is not None}}
         data["pauses"] = {**data["pauses"], **pauses}
+        if data["subtitles"] == NO_SUBTITLES:
+            data["subtitles"] = None
         return OutputOptions.from_dict(data)
 
 
@@ -156,6 +174,9 @@ class OutputChanges:
     loudnorm: bool | None = None
     loudness_target: float | None = None
     bitrate: str | None = None
+    subtitles: str | None = None
+    """``srt``, ``vtt``, or ``none`` to stop writing them."""
+    subtitle_words: bool | None = None
     out: Path | None = None
     """The output file (a folder for a split export); relative to the working directory."""
 
@@ -163,7 +184,12 @@ class OutputChanges:
         """``--out book.mp3`` names the format too; ``JobError`` when it contradicts ``--format``."""
         if self.out is None or self.split_chapters:
             return self
-        named = next((f.name for f in FORMATS.values() if Path(self.out).suffix.lower() == f.extension), None)
+        suffix = Path(self.out).suffix.lower()
+        named = (
+            READ_ALONG
+            if suffix == READ_ALONG_EXTENSION
+            else next((f.name for f in FORMATS.values() if suffix == f.extension), None)
+        )
         if named is None:
             return self
         if self.format is not None and self.format != named:

@@ -88,6 +88,8 @@ class Request:
     """Streamed speech (``audiobook serve``): a file the worker rewrites from the start on each attempt and
     appends every piece's audio to, as 16-bit PCM, the moment the piece is made (short pieces, the first
     shortest); the reader follows the growing file. Empty for a book chunk. The WAV is written as usual."""
+    out_timings: str | None = None
+    """Where to write the chunk's word and sentence timings (JSON, after the WAV); None: no timings."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class Answer:
     """Frame offsets where a paragraph ends inside the chunk (the last paragraph's end excluded)."""
     synth_s: float = 0.0
     phonemes: int = 0
+    timings: str | None = None
+    """The timings file written (the request's ``out_timings``); None when none was asked for or the model
+    cannot time its phonemes."""
     error: str = ""
     error_kind: str = ""
 

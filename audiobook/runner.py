@@ -31,6 +31,7 @@ from .progress import Progress
 from .protocol import DEVICE, DISK_FULL, MODEL, Request, WorkerConfig
 from .readers import read_book
 from .settings import Settings, SettingsRequest, resolve
+from .timing import timings_path
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,12 @@ def resume(
     output: OutputChanges | None = None,
     run: RunOptions | None = None,
     allow_settings_change: bool = False,
+    retime: bool = False,
 ) -> RunResult:
-    """Continue a job from ``job.json`` alone (the book file may be gone): synthesize what is missing, export."""
+    """Continue a job from ``job.json`` alone (the book file may be gone): synthesize what is missing, export.
+
+    ``retime`` also redoes the finished chunks that have no timings (made before audiobook wrote them).
+    """
     with jobs.open_for_update(job_dir) as job:
         request = request or SettingsRequest()
         if request.lexicon is None and job.lexicon_path.is_file():
@@ -122,6 +127,8 @@ def resume(
             job.update_output(output)
         for line in jobs.verify(job):
             log.warning("repaired: %s", line)
+        if retime:
+            log.info("re-synthesizing %d chunks that have no timings", len(job.retime()))
         failed = feed(job, run or RunOptions())
         if failed or job.pending():  # failures, or the owner of a shared pool cancelled the run (a pause)
             return RunResult(job=job, failed=failed)
@@ -175,15 +182,17 @@ def request_for(job: Job, chunk: ChunkState, lexicon: Lexicon | None = None) -> 
     """What a worker is asked to do for one chunk: its text, and the lexicon entries that touch it."""
     settings = job.settings
     text = job.chunk_text(chunk)
+    wav = (job.dir / "wav" / f"{chunk.id}.wav").resolve()
     return Request(
         id=chunk.id,
         text=text,
-        out_wav=str((job.dir / "wav" / f"{chunk.id}.wav").resolve()),
+        out_wav=str(wav),
         voice=settings.voice,
         speed=settings.speed,
         lang=settings.lang,
         seed=jobs.chunk_seed(settings.seed, chunk.id),
         lexicon=lexicon.touching(text).text() if lexicon else "",
+        out_timings=str(timings_path(wav)),
     )
 
 
@@ -247,6 +256,7 @@ class Recorder:
         self.run.chunks_done += 1
         self.run.synth_s += answer.synth_s
         text_sha = jobs.sha256_text(event.request.text)
+        timings = f"wav/{Path(answer.timings).name}" if answer.timings else None
         self.job.mark_done(
             chunk,
             f"wav/{wav.name}",
@@ -256,6 +266,7 @@ class Recorder:
             text_sha,
             NORMALIZER_VERSION,
             digest(event.request.lexicon),
+            timings,
         )
         self.progress.advance(chunk.chars)
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .engine.core import Engine, Synthesis
     from .engine.loading import ModelSource
     from .lexicon import Lexicon
+    from .timing import ChunkTimings
 
 log = logging.getLogger("audiobook.worker")
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", action="store_true", help="answer JSON requests on stdin until EOF")
     parser.add_argument("--text-file", help="one-shot: the text to speak (UTF-8)")
     parser.add_argument("--out-wav", help="one-shot: where to write the 24 kHz mono WAV")
+    parser.add_argument("--out-timings", help="one-shot: where to write its word and sentence timings (JSON)")
     parser.add_argument("--voice", default=None, help="name, .pt path, or af_heart*0.7+af_bella*0.3")
     parser.add_argument("--speed", type=float, default=1.0, help="0.5 to 2.0 (default 1.0)")
     parser.add_argument("--lang-code", default="a", choices=tuple(LANG_CODES), help="kokoro language (default a)")
@@ -180,6 +182,7 @@ def one_shot(args: argparse.Namespace, channel: IO[str]) -> int:
             speed=args.speed,
             lang=args.lang_code,
             seed=args.seed,
+            out_timings=args.out_timings,
         )
     except (AudiobookError, OSError, UnicodeDecodeError) as e:
         log.error("%s", e)
@@ -218,7 +221,7 @@ def answer(engine: Engine, line: str) -> Answer:
 
 
 def synthesize(engine: Engine, request: Request, split_pattern: str | None = None) -> Answer:
-    """Speak one request into its WAV file."""
+    """Speak one request into its WAV file, and its timings into theirs when the request names one."""
     from .engine.core import write_wav
     from .lexicon import parse
 
@@ -226,22 +229,18 @@ def synthesize(engine: Engine, request: Request, split_pattern: str | None = Non
     try:
         lexicon = parse(request.lexicon, f"request {request.id}") if request.lexicon else None
         if request.stream:
-            result = synthesize_streaming(engine, request, lexicon)
+            result, timings = synthesize_streaming(engine, request, lexicon), None
         else:
-            result = engine.synthesize(
-                request.text,
-                request.voice,
-                request.speed,
-                request.lang,
-                request.seed,
-                split_pattern=split_pattern,
-                lexicon=lexicon,
-            )
+            result, timings = _speak(engine, request, split_pattern, lexicon)
     except Exception as e:  # noqa: BLE001 - one bad request must not end the worker
         log.exception("request %s failed", request.id)
         return Answer.failure(request.id, describe(e), failure_kind(e))
     try:
         write_wav(request.out_wav, result.audio)
+        if timings is not None:  # after the WAV: timings never describe audio that is not there
+            from .timing import save
+
+            save(timings, Path(request.out_timings))
     except Exception as e:  # noqa: BLE001
         log.exception("request %s: writing %s failed", request.id, request.out_wav)
         kind = DISK_FULL if disk_full(e, Path(request.out_wav), result.frames) else failure_kind(e)
@@ -253,6 +252,7 @@ def synthesize(engine: Engine, request: Request, split_pattern: str | None = Non
         paragraph_ends=tuple(result.paragraph_ends),
         synth_s=round(time.perf_counter() - started, 3),
         phonemes=result.phonemes_synth,
+        timings=request.out_timings if timings is not None else None,
     )
 
 
@@ -273,6 +273,23 @@ def synthesize_streaming(engine: Engine, request: Request, lexicon: Lexicon | No
         return speak(
             engine, request.text, request.voice, request.speed, request.lang, request.seed, send_piece, lexicon
         )
+
+
+def _speak(
+    engine: Engine, request: Request, split_pattern: str | None, lexicon: Lexicon | None
+) -> tuple[Synthesis, ChunkTimings | None]:
+    """The chunk's audio, and its timings when asked for and the model can give them."""
+    from .errors import TimingUnavailable
+
+    args = (request.text, request.voice, request.speed, request.lang, request.seed)
+    if request.out_timings:
+        from .engine.timed import synthesize_timed
+
+        try:
+            return synthesize_timed(engine, *args, split_pattern=split_pattern, lexicon=lexicon)
+        except TimingUnavailable as e:
+            log.warning("%s: no timings for this chunk (%s)", request.id, e)
+    return engine.synthesize(*args, split_pattern=split_pattern, lexicon=lexicon), None
 
 
 _DEVICE_ERRORS = (

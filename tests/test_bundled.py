@@ -40,8 +40,9 @@ def test_model_is_assembled_once_and_verified(cache: Path, caplog: pytest.LogCap
     caplog.set_level(logging.INFO, logger="audiobook.engine.bundled")
     path = bundled.model_path()
     assert path == cache / bundled.MODEL_FILENAME
-    assert _sha256(path) == bundled.MODEL_SHA256
+    assert _sha256(path) == bundled.TIMED_MODEL_SHA256
     assert [p.name for p in cache.iterdir()] == [bundled.MODEL_FILENAME]  # no temporary file left behind
+    assert bundled.MODEL_FILENAME != bundled.LEGACY_FILENAME
     assembled = [r for r in caplog.records if "assembling" in r.getMessage()]
     assert len(assembled) == 1
 
@@ -56,7 +57,7 @@ def test_truncated_cache_is_reassembled(cache: Path) -> None:
     cache.mkdir(parents=True)
     (cache / bundled.MODEL_FILENAME).write_bytes(b"half a model")
     path = bundled.model_path()
-    assert _sha256(path) == bundled.MODEL_SHA256
+    assert _sha256(path) == bundled.TIMED_MODEL_SHA256
 
 
 def test_corrupt_parts_are_refused_and_leave_nothing(tmp_path: Path) -> None:
@@ -78,10 +79,42 @@ def test_assemble_concatenates_in_order(tmp_path: Path, monkeypatch: pytest.Monk
         part.write_bytes(bytes([65 + i]) * (3 << 20))  # several read blocks per part
         parts.append(part)
     joined = b"".join(p.read_bytes() for p in parts)
+    patched = joined + bundled.durations_output_patch()
     monkeypatch.setattr(bundled, "MODEL_SHA256", hashlib.sha256(joined).hexdigest())
+    monkeypatch.setattr(bundled, "TIMED_MODEL_SHA256", hashlib.sha256(patched).hexdigest())
     out = tmp_path / "cache" / "model.onnx"
+    (out.parent / bundled.LEGACY_FILENAME).parent.mkdir(parents=True)
+    (out.parent / bundled.LEGACY_FILENAME).write_bytes(b"the plain graph an older version cached")
     bundled._assemble(parts, out)
-    assert out.read_bytes() == joined
+    assert out.read_bytes() == patched
+    assert not (out.parent / bundled.LEGACY_FILENAME).exists()
+
+
+def test_durations_patch_is_what_onnx_itself_serializes() -> None:
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    model = onnx.ModelProto()
+    model.graph.node.append(
+        helper.make_node("Identity", [bundled.DURATIONS_TENSOR], ["durations"], name="durations_output")
+    )
+    model.graph.output.append(helper.make_tensor_value_info("durations", onnx.TensorProto.INT64, [1, "tokens"]))
+    assert bundled.durations_output_patch() == model.SerializeToString()
+
+
+@needs_parts
+def test_assembled_model_is_the_published_graph_plus_a_durations_output(cache: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = bundled.model_path()
+    data = path.read_bytes()
+    patch = bundled.durations_output_patch()
+    assert data.endswith(patch)
+    assert hashlib.sha256(data[: -len(patch)]).hexdigest() == bundled.MODEL_SHA256  # the parts, untouched
+    graph = onnx.load_model_from_string(data).graph
+    assert [o.name for o in graph.output] == ["audio", "durations"]
+    producer = next(n for n in graph.node if bundled.DURATIONS_TENSOR in n.output)
+    clip = next(n for n in graph.node if producer.input[0] in n.output)
+    assert (producer.op_type, clip.op_type) == ("Cast", "Clip")  # rounded, clamped to >= 1, then cast
+    assert graph.node[-1].op_type == "Identity" and list(graph.node[-1].input) == [bundled.DURATIONS_TENSOR]
 
 
 def test_missing_part_package_names_the_install_command(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'audiobook[offline]')")
 
 from audiobook.engine import bundled, loading  # noqa: E402
+from audiobook.engine.base import SAMPLES_PER_FRAME  # noqa: E402
 from audiobook.engine.onnx_backend import SAMPLE_RATE, OnnxBackend, create_session  # noqa: E402
 from audiobook.errors import ModelError, SynthesisError  # noqa: E402
 
@@ -124,6 +125,21 @@ def test_too_many_phonemes_is_an_error_not_a_truncation(backend: OnnxBackend) ->
         _say(backend, "a" * 511)
 
 
+@pytest.mark.parametrize("speed", [0.8, 1.0, 1.3])
+@pytest.mark.parametrize("phonemes", [PHONEMES_A, PHONEMES_B, "ʃi ❓wˈɔkt."])
+def test_infer_timed_gives_the_same_audio_and_a_duration_for_every_sample(
+    backend: OnnxBackend, phonemes: str, speed: float
+) -> None:
+    style = backend.voice_pack("jf_alpha")[len(phonemes) - 1]
+    plain = backend.infer(phonemes, style, speed, 0)
+    timed = backend.infer_timed(phonemes, style, speed, 0)
+    assert np.array_equal(timed.audio, plain)
+    assert timed.phonemes == phonemes.replace("❓", "")
+    assert timed.durations.dtype == np.int64 and len(timed.durations) == len(timed.phonemes) + 2
+    assert int(timed.durations.min()) >= 1
+    assert int(timed.durations.sum()) * SAMPLES_PER_FRAME == len(plain)  # exactly: no fixed offset
+
+
 def test_unknown_symbols_are_dropped(backend: OnnxBackend) -> None:
     assert backend.token_ids("a❓b") == backend.token_ids("ab")
     assert len(backend.infer("❓", backend.voice_pack("jf_alpha")[0], 1.0, 0)) == 0
@@ -168,6 +184,18 @@ def test_local_onnx_with_a_voices_directory(model_cache: Path, tmp_path: Path) -
     (tmp_path / "config.json").write_text(json.dumps({"vocab": bundled.vocab()}), encoding="utf-8")
     local = OnnxBackend.load(str(tmp_path / "model.onnx"), "cpu", 1)
     assert local.voice_names() == ["ef_test"]
+
+
+@needs_parts
+def test_local_graph_without_durations_cannot_time(model_cache: Path, tmp_path: Path) -> None:
+    published = bundled.model_path().read_bytes()[: -len(bundled.durations_output_patch())]
+    (tmp_path / "plain.onnx").write_bytes(published)
+    np.savez(tmp_path / "voices.npz", af_test=bundled.voices()["jf_alpha"])
+    local = OnnxBackend.load(str(tmp_path / "plain.onnx"), "cpu", 1)
+    style = local.voice_pack("af_test")[20]
+    assert len(local.infer(PHONEMES_B, style, 1.0, 0)) > 0
+    with pytest.raises(SynthesisError, match="has no durations output.*--model bundled"):
+        local.infer_timed(PHONEMES_B, style, 1.0, 0)
 
 
 def test_local_onnx_errors(tmp_path: Path) -> None:

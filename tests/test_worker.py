@@ -107,6 +107,24 @@ def test_serve_answers_requests_in_order(server, tmp_path: Path) -> None:  # noq
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.wav", "c2.wav", "c3.wav"]
 
 
+def test_a_request_for_timings_gets_them_beside_its_wav(server, tmp_path: Path) -> None:  # noqa: ANN001
+    from audiobook.timing import load
+
+    proc, _ = server
+    wav, timings = tmp_path / "t.wav", tmp_path / "t.timings.json"
+    request = Request(
+        "t", "Timed words.\n\nBonne nuit.", str(wav), VoiceSpec.parse("af_test"), out_timings=str(timings)
+    )
+    answer = ask(proc, encode(request))
+    assert answer["ok"] is True and answer["timings"] == str(timings)
+    stored = load(timings, soundfile.info(str(wav)).frames)
+    assert stored is not None and stored.problems() == []
+    assert [w.text for s in stored.sentences for w in s.words] == ["Timed", "words", "Bonne", "nuit"]
+    untimed = ask(proc, encode(Request("u", "Plain.", str(tmp_path / "u.wav"), VoiceSpec.parse("af_test"))))
+    assert untimed["ok"] is True and untimed["timings"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.timings.json", "t.wav", "u.wav"]
+
+
 @pytest.mark.parametrize(
     ("line", "expected_id", "error"),
     [

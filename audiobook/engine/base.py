@@ -8,14 +8,45 @@ lives in the shared engine, so the torch and ONNX backends behave the same.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
+
+from ..errors import SynthesisError, TimingUnavailable
 
 MAX_PHONEMES = 510
 """Kokoro's context: 512 tokens minus the two padding tokens. Longer input is truncated by kokoro."""
 
 STYLE_DIM = 256
 """A voice pack is an array of shape (N, 1, 256): one style vector per phoneme-count bucket."""
+
+SAMPLES_PER_FRAME = 600
+"""Audio samples per duration frame at 24 kHz (25 ms): the unit of kokoro's predicted durations."""
+
+
+@dataclass(frozen=True)
+class TimedAudio:
+    """One piece's audio and the model's predicted duration of every token in it."""
+
+    audio: np.ndarray
+    """float32 mono at 24 kHz, exactly ``SAMPLES_PER_FRAME * durations.sum()`` samples."""
+    durations: np.ndarray
+    """int64 duration frames per token: the start boundary token, one per character of ``phonemes``, the end
+    boundary token. Each is at least 1 (kokoro rounds and clamps them before building the alignment)."""
+    phonemes: str
+    """The characters the model was fed: the piece without the symbols its vocabulary lacks."""
+
+
+def check_timed(timed: TimedAudio) -> TimedAudio:
+    """``timed`` itself, or ``SynthesisError`` when its durations do not account for every token and sample."""
+    tokens = len(timed.phonemes) + 2
+    frames = int(timed.durations.sum()) * SAMPLES_PER_FRAME
+    if len(timed.durations) != tokens or frames != len(timed.audio):
+        raise SynthesisError(
+            f"the model's durations ({len(timed.durations)} tokens, {frames} samples) do not "
+            f"match its input ({tokens} tokens) and audio ({len(timed.audio)} samples)"
+        )
+    return timed
 
 
 class Backend(ABC):
@@ -43,3 +74,10 @@ class Backend(ABC):
         ``style`` has shape (1, 256). The same arguments give bit-identical audio on the same machine:
         ``seed`` fixes the decoder's noise.
         """
+
+    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
+        """Like :meth:`infer` (bit-identical audio), with the predicted duration of every token.
+
+        Backends that cannot report durations raise ``TimingUnavailable``; timed text then cannot be made.
+        """
+        raise TimingUnavailable(f"the {self.name} backend cannot report phoneme durations")

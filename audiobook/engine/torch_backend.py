@@ -12,7 +12,7 @@ import numpy as np
 from ..devices import torch_device
 from ..errors import ModelError, SynthesisError
 from . import hub
-from .base import MAX_PHONEMES, Backend
+from .base import MAX_PHONEMES, Backend, TimedAudio, check_timed
 from .voices import check_pack, unknown_voice
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,12 @@ class TorchBackend(Backend):
         return self._voices[name]
 
     def infer(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> np.ndarray:
+        return self._forward(phonemes, style, speed, seed).audio
+
+    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
+        return check_timed(self._forward(phonemes, style, speed, seed))
+
+    def _forward(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
         import torch
 
         if len(phonemes) > MAX_PHONEMES:
@@ -66,8 +72,12 @@ class TorchBackend(Backend):
         ref = torch.from_numpy(np.ascontiguousarray(style, dtype=np.float32)).reshape(1, -1)
         with torch.inference_mode():
             torch.manual_seed(seed)  # the decoder draws noise: same seed, same samples
-            audio = self.model(phonemes, ref, speed)
-        return audio.float().numpy().reshape(-1).astype(np.float32, copy=False)
+            output = self.model(phonemes, ref, speed, return_output=True)
+        audio = output.audio.float().numpy().reshape(-1).astype(np.float32, copy=False)
+        # pred_dur is squeezed by kokoro: a 0-d tensor for a piece of one token is still one duration.
+        durations = output.pred_dur.numpy().reshape(-1).astype(np.int64, copy=False)
+        kept = "".join(c for c in phonemes if self.model.vocab.get(c) is not None)
+        return TimedAudio(audio, durations, kept)
 
     def _warn_unknown_symbols(self, phonemes: str) -> None:
         missing = set(phonemes) - set(self.model.vocab) - self._warned_symbols

@@ -207,6 +207,19 @@ def _is_noteref(el: etree._Element, tag: str) -> bool:
     return False
 
 
+def skipped(el: etree._Element) -> bool:
+    """Whether an element and everything inside it is left out of the narration (its tail is not): scripts,
+    styles, images, footnote markers, page numbers."""
+    tag = localname(el)
+    return tag in _SKIP_TAGS or bool(_SKIP_TYPES.intersection(epub_types(el))) or _is_noteref(el, tag)
+
+
+def is_block(el: etree._Element) -> bool:
+    """Whether an element starts a paragraph of its own (a block or a heading), so no sentence crosses it."""
+    tag = localname(el)
+    return tag in _BLOCK_TAGS or tag in _HEADING_TAGS
+
+
 class _Walker:
     def __init__(self, anchors: set[str]) -> None:
         self.anchors = anchors
@@ -232,7 +245,7 @@ class _Walker:
             self._tail(el)
             return
         types = epub_types(el)
-        if tag in _SKIP_TAGS or _SKIP_TYPES.intersection(types) or _is_noteref(el, tag):
+        if skipped(el):
             self._anchor_ids_inside(el)
             self._tail(el)
             return
