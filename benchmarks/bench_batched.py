@@ -93,14 +93,19 @@ def torch_paths(paragraphs_pieces: list[list[str]], budget: int) -> dict[str, Ca
     pack = backend.voice_pack(VOICE)
 
     def batch1(pieces: list[str], first: int) -> int:
-        return sum(len(backend.infer(p, style_for(pack, len(p)), 1.0, piece_seed(0, first + i)))
-                   for i, p in enumerate(pieces))
+        return sum(
+            len(backend.infer(p, style_for(pack, len(p)), 1.0, piece_seed(0, first + i))) for i, p in enumerate(pieces)
+        )
 
     runner = BatchRunner(backend.model, budget=budget)
 
     def batched(pieces: list[str], first: int) -> int:
-        rows = runner.synthesize(pieces, [style_for(pack, len(p)) for p in pieces], [1.0] * len(pieces),
-                                 [piece_seed(0, first + i) for i in range(len(pieces))])
+        rows = runner.synthesize(
+            pieces,
+            [style_for(pack, len(p)) for p in pieces],
+            [1.0] * len(pieces),
+            [piece_seed(0, first + i) for i in range(len(pieces))],
+        )
         return sum(len(row.audio) for row in rows)
 
     return {"torch-batch1": batch1, "torch-batched": batched}
@@ -141,11 +146,19 @@ def kokoro_onnx_run(paragraphs: list[str], threads: int, scratch: Path) -> tuple
 
 
 def record(name: str, chars: int, wall: float, cpu: float, audio: float, **extra: object) -> dict:
-    row = {"path": name, "chars": chars, "audio_s": round(audio, 1), "synth_s": round(wall, 1),
-           "cpu_s": round(cpu, 1), "chars_per_s": round(chars / wall, 2), "rtf": round(wall / audio, 3),
-           # CPU seconds of this process: other load on the machine barely moves it
-           "chars_per_cpu_s": round(chars / cpu, 2),
-           "loadavg_1m": round(os.getloadavg()[0], 2), **extra}
+    row = {
+        "path": name,
+        "chars": chars,
+        "audio_s": round(audio, 1),
+        "synth_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "chars_per_s": round(chars / wall, 2),
+        "rtf": round(wall / audio, 3),
+        # CPU seconds of this process: other load on the machine barely moves it
+        "chars_per_cpu_s": round(chars / cpu, 2),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        **extra,
+    }
     print(json.dumps(row), flush=True)
     return row
 
@@ -169,9 +182,21 @@ def main() -> None:
     paragraphs_pieces = pieces_of(paragraphs)
     g2p_s = time.perf_counter() - started
     pieces = [p for ps in paragraphs_pieces for p in ps]
-    print(json.dumps({"text": f"{BOOK.name}: {CHAPTER}", "chars": chars, "paragraphs": len(paragraphs),
-                      "pieces": len(pieces), "phonemes": sum(len(p) for p in pieces), "g2p_s": round(g2p_s, 1),
-                      "threads": args.threads, "cpus": os.cpu_count()}), flush=True)
+    print(
+        json.dumps(
+            {
+                "text": f"{BOOK.name}: {CHAPTER}",
+                "chars": chars,
+                "paragraphs": len(paragraphs),
+                "pieces": len(pieces),
+                "phonemes": sum(len(p) for p in pieces),
+                "g2p_s": round(g2p_s, 1),
+                "threads": args.threads,
+                "cpus": os.cpu_count(),
+            }
+        ),
+        flush=True,
+    )
 
     runs: dict[str, dict] = {}
     synthesizers = {}
@@ -188,18 +213,27 @@ def main() -> None:
     if "kokoro-onnx" in wanted:
         try:
             with tempfile.TemporaryDirectory() as scratch:
-                runs["kokoro-onnx"] = record("kokoro-onnx", chars, *kokoro_onnx_run(paragraphs, args.threads,
-                                                                                   Path(scratch)),
-                                             note="text in: its own G2P, included")
+                runs["kokoro-onnx"] = record(
+                    "kokoro-onnx",
+                    chars,
+                    *kokoro_onnx_run(paragraphs, args.threads, Path(scratch)),
+                    note="text in: its own G2P, included",
+                )
         except ImportError:
             log.warning("kokoro-onnx is not installed (pip install 'audiobook[bench]'); skipped")
 
     def ratio(a: str, b: str) -> None:
         if a in runs and b in runs:
-            print(json.dumps({"ratio": f"{a} / {b}",
-                              "chars_per_s": round(runs[a]["chars_per_s"] / runs[b]["chars_per_s"], 2),
-                              "chars_per_cpu_s": round(runs[a]["chars_per_cpu_s"] / runs[b]["chars_per_cpu_s"],
-                                                       2)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "ratio": f"{a} / {b}",
+                        "chars_per_s": round(runs[a]["chars_per_s"] / runs[b]["chars_per_s"], 2),
+                        "chars_per_cpu_s": round(runs[a]["chars_per_cpu_s"] / runs[b]["chars_per_cpu_s"], 2),
+                    }
+                ),
+                flush=True,
+            )
 
     ratio("torch-batched", "torch-batch1")
     ratio("onnx-float", "onnx-int8")

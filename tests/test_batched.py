@@ -74,8 +74,9 @@ def check_rows_match_batch_one(backend, lengths: list[int], speeds: list[float],
 
 
 def test_rows_match_batch_one_across_very_different_lengths(torch_backend) -> None:  # noqa: ANN001
-    check_rows_match_batch_one(torch_backend, [160, 3, 40, 75], [1.0, 1.0, 1.4, 0.7],
-                               ["af_test", "am_test", "bf_test", "af_test"])
+    check_rows_match_batch_one(
+        torch_backend, [160, 3, 40, 75], [1.0, 1.0, 1.4, 0.7], ["af_test", "am_test", "bf_test", "af_test"]
+    )
 
 
 @pytest.mark.slow

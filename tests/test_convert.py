@@ -23,28 +23,43 @@ from audiobook.engine.convert import _conv_weight, _dequantize, _module_path, _t
 
 needs_parts = pytest.mark.skipif(not bundled.is_installed(), reason="bundled model parts not installed")
 
-TEMPLATE = {key: () for key in (
-    "text_encoder.cnn.0.0.weight_v", "bert.encoder.albert_layer_groups.0.albert_layers.0.attention.query.weight",
-    "predictor.F0.1.pool.weight_v", "predictor.shared.weight_ih_l0", "predictor.F0_proj.weight",
-    "predictor.text_encoder.lstms.0.weight_ih_l0", "decoder.asr_res.0.weight_v", "decoder.generator.ups.0.weight_v",
-)}
+TEMPLATE = {
+    key: ()
+    for key in (
+        "text_encoder.cnn.0.0.weight_v",
+        "bert.encoder.albert_layer_groups.0.albert_layers.0.attention.query.weight",
+        "predictor.F0.1.pool.weight_v",
+        "predictor.shared.weight_ih_l0",
+        "predictor.F0_proj.weight",
+        "predictor.text_encoder.lstms.0.weight_ih_l0",
+        "decoder.asr_res.0.weight_v",
+        "decoder.generator.ups.0.weight_v",
+    )
+}
 
 
-@pytest.mark.parametrize(("node", "module"), [
-    ("/encoder/text_encoder/cnn.0/cnn.0.0/Conv_quant", "text_encoder.cnn.0.0"),
-    ("/encoder/bert/encoder/albert_layer_groups.0/albert_layers.0/attention/query/MatMul_quant",
-     "bert.encoder.albert_layer_groups.0.albert_layers.0.attention.query"),
-    ("/encoder/bert/encoder/albert_layer_groups.0/albert_layers.0/attention/query_7/MatMul_quant",
-     "bert.encoder.albert_layer_groups.0.albert_layers.0.attention.query"),  # ALBERT's shared layer, 8th call
-    ("/encoder/F0.1/pool/ConvTranspose", "predictor.F0.1.pool"),  # called from F0Ntrain: no predictor scope
-    ("/encoder/shared/LSTM_quant", "predictor.shared"),
-    ("/encoder/F0_proj/Conv_quant", "predictor.F0_proj"),
-    ("/encoder/predictor/text_encoder/lstms.0/LSTM_quant", "predictor.text_encoder.lstms.0"),
-    ("/decoder/decoder/asr_res/asr_res.0/Conv_quant", "decoder.asr_res.0"),
-    ("/decoder/decoder/generator/ups.0/ConvTranspose", "decoder.generator.ups.0"),
-    ("/decoder/decoder/generator/istft/stft/ConvTranspose", None),
-    ("Gather_token_1", None),  # an optimizer-made node outside every module
-])
+@pytest.mark.parametrize(
+    ("node", "module"),
+    [
+        ("/encoder/text_encoder/cnn.0/cnn.0.0/Conv_quant", "text_encoder.cnn.0.0"),
+        (
+            "/encoder/bert/encoder/albert_layer_groups.0/albert_layers.0/attention/query/MatMul_quant",
+            "bert.encoder.albert_layer_groups.0.albert_layers.0.attention.query",
+        ),
+        (
+            "/encoder/bert/encoder/albert_layer_groups.0/albert_layers.0/attention/query_7/MatMul_quant",
+            "bert.encoder.albert_layer_groups.0.albert_layers.0.attention.query",
+        ),  # ALBERT's shared layer, 8th call
+        ("/encoder/F0.1/pool/ConvTranspose", "predictor.F0.1.pool"),  # called from F0Ntrain: no predictor scope
+        ("/encoder/shared/LSTM_quant", "predictor.shared"),
+        ("/encoder/F0_proj/Conv_quant", "predictor.F0_proj"),
+        ("/encoder/predictor/text_encoder/lstms.0/LSTM_quant", "predictor.text_encoder.lstms.0"),
+        ("/decoder/decoder/asr_res/asr_res.0/Conv_quant", "decoder.asr_res.0"),
+        ("/decoder/decoder/generator/ups.0/ConvTranspose", "decoder.generator.ups.0"),
+        ("/decoder/decoder/generator/istft/stft/ConvTranspose", None),
+        ("Gather_token_1", None),  # an optimizer-made node outside every module
+    ],
+)
 def test_node_scopes_name_kmodel_modules(node: str, module: str | None) -> None:
     assert _module_path(node, TEMPLATE) == module
 
@@ -87,7 +102,8 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_converted_model_is_a_kokoro_model_directory_made_once(converted: Path) -> None:
     assert sorted(p.name for p in converted.parent.iterdir()) == sorted(
-        [bundled.MODEL_FILENAME, converted.name])  # no temporary directory left behind
+        [bundled.MODEL_FILENAME, converted.name]
+    )  # no temporary directory left behind
     config = json.loads((converted / "config.json").read_text(encoding="utf-8"))
     assert config["vocab"] == bundled.vocab() and config["converted_from"]["sha256"] == bundled.MODEL_SHA256
     assert sorted(p.stem for p in (converted / "voices").glob("*.pt")) == sorted(bundled.VOICES)
@@ -107,8 +123,14 @@ def log_mel(audio: np.ndarray, n_fft: int = 1024, hop: int = 240, bands: int = 6
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     mel = 2595 * np.log10(1 + np.linspace(0, rate / 2, n_fft // 2 + 1) / 700)
     edges = np.linspace(0, mel[-1], bands + 2)
-    bank = np.clip(np.minimum((mel[None] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
-                              (edges[2:, None] - mel[None]) / (edges[2:, None] - edges[1:-1, None])), 0, None)
+    bank = np.clip(
+        np.minimum(
+            (mel[None] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
+            (edges[2:, None] - mel[None]) / (edges[2:, None] - edges[1:-1, None]),
+        ),
+        0,
+        None,
+    )
     return np.log10(np.maximum(power @ bank.T, 1e-10))
 
 
@@ -143,8 +165,10 @@ def test_torch_path_is_as_intelligible_as_the_onnx_path(converted: Path) -> None
 
     decoder = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL")
     wer = {}
-    for name, backend in (("torch", TorchBackend.load(str(converted), "cpu")),
-                          ("onnx", OnnxBackend.load("bundled", "cpu", 1))):
+    for name, backend in (
+        ("torch", TorchBackend.load(str(converted), "cpu")),
+        ("onnx", OnnxBackend.load("bundled", "cpu", 1)),
+    ):
         engine = Engine(backend)
         errors = words = 0.0
         for paragraph in PARAGRAPHS:

@@ -66,8 +66,13 @@ def token_ids(vocab: dict[str, int], phonemes: str) -> tuple[list[int], str]:
     return [vocab[char] for char in kept], kept
 
 
-def infer_batch(model, phoneme_pieces: Sequence[str], styles: np.ndarray | Sequence[np.ndarray],  # noqa: ANN001
-                speeds: Sequence[float], seeds: Sequence[int]) -> list[BatchRow]:
+def infer_batch(
+    model,
+    phoneme_pieces: Sequence[str],
+    styles: np.ndarray | Sequence[np.ndarray],  # noqa: ANN001
+    speeds: Sequence[float],
+    seeds: Sequence[int],
+) -> list[BatchRow]:
     """Synthesize every piece in one forward pass of ``model`` (a kokoro ``KModel`` in eval mode).
 
     ``styles`` holds one (1, 256) or (256,) style vector per piece, ``speeds`` and ``seeds`` one number per piece;
@@ -88,8 +93,7 @@ def infer_batch(model, phoneme_pieces: Sequence[str], styles: np.ndarray | Seque
         raise SynthesisError(f"{longest} phonemes in one piece; the model takes {MAX_PHONEMES}")
     with torch.inference_mode():
         ids, lengths = _pad_tokens([ids for ids, _ in encoded], device)
-        style = torch.as_tensor(np.stack([np.asarray(s, dtype=np.float32).reshape(-1) for s in styles]),
-                                device=device)
+        style = torch.as_tensor(np.stack([np.asarray(s, dtype=np.float32).reshape(-1) for s in styles]), device=device)
         speed = torch.tensor([float(s) for s in speeds], dtype=torch.float32, device=device)
         durations, d, t_en = _encode(model, ids, lengths, style[:, 128:], speed)
         frames = durations.sum(dim=1)
@@ -110,6 +114,7 @@ def infer_batch(model, phoneme_pieces: Sequence[str], styles: np.ndarray | Seque
 
 
 # ---- batching one chunk's pieces -----------------------------------------------------------------------------
+
 
 def piece_tokens(vocab: dict[str, int], phonemes: str) -> int:
     """Tokens a piece occupies in a batch: its known phonemes plus kokoro's two boundary tokens."""
@@ -159,8 +164,9 @@ class BatchRunner:
     splits: int = field(default=0)
     """Batches split after running out of memory (for logs and tests)."""
 
-    def synthesize(self, pieces: Sequence[str], styles: Sequence[np.ndarray], speeds: Sequence[float],
-                   seeds: Sequence[int]) -> list[BatchRow]:
+    def synthesize(
+        self, pieces: Sequence[str], styles: Sequence[np.ndarray], speeds: Sequence[float], seeds: Sequence[int]
+    ) -> list[BatchRow]:
         """One row per piece, in the caller's order. Pieces must come from one chunk (see the module doc)."""
         tokens = [piece_tokens(self.model.vocab, piece) for piece in pieces]
         rows: list[BatchRow | None] = [None] * len(pieces)
@@ -171,27 +177,46 @@ class BatchRunner:
             raise SynthesisError(f"pieces {missing} were never synthesized")
         return rows
 
-    def _run(self, batch: list[int], tokens: Sequence[int], pieces: Sequence[str], styles: Sequence[np.ndarray],
-             speeds: Sequence[float], seeds: Sequence[int], rows: list[BatchRow | None]) -> None:
+    def _run(
+        self,
+        batch: list[int],
+        tokens: Sequence[int],
+        pieces: Sequence[str],
+        styles: Sequence[np.ndarray],
+        speeds: Sequence[float],
+        seeds: Sequence[int],
+        rows: list[BatchRow | None],
+    ) -> None:
         cost = batch_cost(tokens, batch)
         if len(batch) > 1 and self.limit is not None and cost > self.limit:
             for half in _halves(batch):
                 self._run(half, tokens, pieces, styles, speeds, seeds, rows)
             return
         try:
-            done = self.infer(self.model, [pieces[i] for i in batch], [styles[i] for i in batch],
-                              [speeds[i] for i in batch], [seeds[i] for i in batch])
+            done = self.infer(
+                self.model,
+                [pieces[i] for i in batch],
+                [styles[i] for i in batch],
+                [speeds[i] for i in batch],
+                [seeds[i] for i in batch],
+            )
         except Exception as error:
             if not is_out_of_memory(error):
                 raise
             _release_cached_memory()
             if len(batch) == 1:
-                raise SynthesisError(f"one piece of {tokens[batch[0]]} tokens does not fit in device memory: "
-                                     f"{error}") from error
+                raise SynthesisError(
+                    f"one piece of {tokens[batch[0]]} tokens does not fit in device memory: {error}"
+                ) from error
             self.limit = cost - 1 if self.limit is None else min(self.limit, cost - 1)
             self.splits += 1
-            log.warning("batch of %d pieces (%d padded tokens) ran out of memory; splitting it, and batches "
-                        "over %d tokens from now on", len(batch), cost, self.limit)
+            log.warning(
+                "batch of %d pieces (%d padded tokens) ran out of memory; splitting it, and batches "
+                "over %d tokens from now on",
+                len(batch),
+                cost,
+                self.limit,
+            )
             for half in _halves(batch):
                 self._run(half, tokens, pieces, styles, speeds, seeds, rows)
             return
@@ -223,13 +248,14 @@ def _release_cached_memory() -> None:
 
 # ---- the forward pass, stage by stage ------------------------------------------------------------------------
 
+
 def _pad_tokens(rows: list[list[int]], device):  # noqa: ANN001, ANN202 - torch types
     import torch
 
     lengths = torch.tensor([len(ids) + 2 for ids in rows], dtype=torch.long)
     ids = torch.zeros((len(rows), int(lengths.max())), dtype=torch.long)  # 0 is kokoro's boundary and pad token
     for index, row in enumerate(rows):
-        ids[index, 1: len(row) + 1] = torch.tensor(row, dtype=torch.long)
+        ids[index, 1 : len(row) + 1] = torch.tensor(row, dtype=torch.long)
     return ids.to(device), lengths.to(device)
 
 
@@ -340,8 +366,9 @@ def _adain_resblock1(block, x, style, mask, count):  # noqa: ANN001, ANN202
     """kokoro's generator ``AdaINResBlock1`` (Snake activations) on a padded batch."""
     import torch
 
-    for c1, c2, n1, n2, a1, a2 in zip(block.convs1, block.convs2, block.adain1, block.adain2, block.alpha1,
-                                      block.alpha2, strict=True):
+    for c1, c2, n1, n2, a1, a2 in zip(
+        block.convs1, block.convs2, block.adain1, block.adain2, block.alpha1, block.alpha2, strict=True
+    ):
         xt = _adain(n1, x, style, mask, count)
         xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake: zero stays zero, so padding stays zero
         xt = c1(xt).mul_(mask)
@@ -398,9 +425,11 @@ def _generate(gen, x, style, f0_curve, lengths, generators):  # noqa: ANN001, AN
         x = xs / gen.num_kernels
     x = gen.conv_post(F.leaky_relu(x))
     spec = torch.exp(x[:, : gen.post_n_fft // 2 + 1, :])
-    phase = torch.sin(x[:, gen.post_n_fft // 2 + 1:, :])
-    return [gen.stft.inverse(spec[b: b + 1, :, :n], phase[b: b + 1, :, :n]).reshape(-1)
-            for b, n in enumerate(lengths.tolist())]
+    phase = torch.sin(x[:, gen.post_n_fft // 2 + 1 :, :])
+    return [
+        gen.stft.inverse(spec[b : b + 1, :, :n], phase[b : b + 1, :, :n]).reshape(-1)
+        for b, n in enumerate(lengths.tolist())
+    ]
 
 
 def _harmonics(gen, f0_curve, samples, generators):  # noqa: ANN001, ANN202
@@ -414,7 +443,7 @@ def _harmonics(gen, f0_curve, samples, generators):  # noqa: ANN001, ANN202
 
     spectra = []
     for b, (n, generator) in enumerate(zip(samples.tolist(), generators, strict=True)):
-        f0 = gen.f0_upsamp(f0_curve[b: b + 1, None, : n // int(gen.f0_upsamp.scale_factor)]).transpose(1, 2)
+        f0 = gen.f0_upsamp(f0_curve[b : b + 1, None, : n // int(gen.f0_upsamp.scale_factor)]).transpose(1, 2)
         source = _harmonic_source(gen.m_source, f0, generator)
         magnitude, phase = gen.stft.transform(source)
         spectra.append(torch.cat([magnitude, phase], dim=1)[0])
@@ -444,8 +473,9 @@ def _harmonic_source(source, f0, generator):  # noqa: ANN001, ANN202
     rad[:, 0, :] = rad[:, 0, :] + initial
     rad = F.interpolate(rad.transpose(1, 2), scale_factor=1 / sine.upsample_scale, mode="linear").transpose(1, 2)
     phase = torch.cumsum(rad, dim=1) * 2 * torch.pi
-    phase = F.interpolate(phase.transpose(1, 2) * sine.upsample_scale, scale_factor=sine.upsample_scale,
-                          mode="linear").transpose(1, 2)
+    phase = F.interpolate(
+        phase.transpose(1, 2) * sine.upsample_scale, scale_factor=sine.upsample_scale, mode="linear"
+    ).transpose(1, 2)
     sines = torch.sin(phase) * sine.sine_amp
     uv = (f0 > sine.voiced_threshold).type(torch.float32)
     # randn_like keeps the layout of kokoro's (1, n, harmonics) tensor, a transposed (1, harmonics, n) one, and

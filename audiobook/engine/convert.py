@@ -123,8 +123,11 @@ def write_model_dir(onnx_path: Path, dest: Path, vocab: dict[str, int], voices: 
 
     from ..job import write_atomic
 
-    config = {**KOKORO_V1_CONFIG, "vocab": vocab, "converted_from": {"onnx": onnx_path.name,
-                                                                    "sha256": bundled.MODEL_SHA256}}
+    config = {
+        **KOKORO_V1_CONFIG,
+        "vocab": vocab,
+        "converted_from": {"onnx": onnx_path.name, "sha256": bundled.MODEL_SHA256},
+    }
     state = convert(onnx_path, config)
     (dest / "voices").mkdir(parents=True, exist_ok=True)
     write_atomic(dest / "config.json", json.dumps(config, ensure_ascii=False, indent=1).encode("utf-8"))
@@ -140,8 +143,10 @@ def convert(onnx_path: Path, config: dict) -> dict[str, dict]:
         import onnx
         from onnx import numpy_helper
     except ImportError as e:
-        raise ModelError("converting the bundled model for the torch backend needs the onnx package: "
-                         "pip install 'audiobook[offline]'") from e
+        raise ModelError(
+            "converting the bundled model for the torch backend needs the onnx package: "
+            "pip install 'audiobook[offline]'"
+        ) from e
     import torch
 
     graph = onnx.load(str(onnx_path)).graph
@@ -194,8 +199,9 @@ def _template_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
 
 
-def _named_parameters(arrays: dict[str, np.ndarray],
-                      template: dict[str, tuple[int, ...]]) -> Iterator[tuple[str, np.ndarray]]:
+def _named_parameters(
+    arrays: dict[str, np.ndarray], template: dict[str, tuple[int, ...]]
+) -> Iterator[tuple[str, np.ndarray]]:
     """Float initializers that keep their parameter's name: biases, layer norms, Snake alphas, ..."""
     for name, value in arrays.items():
         key = _parameter_key(name)
@@ -206,14 +212,18 @@ def _named_parameters(arrays: dict[str, np.ndarray],
 def _parameter_key(onnx_name: str) -> str:
     """``decoder.decoder.x`` -> ``decoder.x``; ``encoder.x`` -> ``x`` (the export wrapped KModel in two parts)."""
     if onnx_name.startswith("decoder.decoder."):
-        return "decoder." + onnx_name[len("decoder.decoder."):]
+        return "decoder." + onnx_name[len("decoder.decoder.") :]
     if onnx_name.startswith("encoder."):
-        return onnx_name[len("encoder."):]
+        return onnx_name[len("encoder.") :]
     return onnx_name
 
 
-def _node_parameters(node, arrays: dict[str, np.ndarray], consumers: dict[str, list],  # noqa: ANN001 - NodeProto
-                     template: dict[str, tuple[int, ...]]) -> Iterator[tuple[str, np.ndarray]]:
+def _node_parameters(
+    node,
+    arrays: dict[str, np.ndarray],
+    consumers: dict[str, list],  # noqa: ANN001 - NodeProto
+    template: dict[str, tuple[int, ...]],
+) -> Iterator[tuple[str, np.ndarray]]:
     """The parameters a weight-reading node holds, dequantized and named as KModel names them."""
     op = node.op_type
     weight_input = 0 if op == "Gather" else 1
@@ -276,12 +286,14 @@ def _module_path(node_name: str, template: dict[str, tuple[int, ...]]) -> str | 
 
 def _dequantize(quantized: np.ndarray, zero_point: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(q - zero_point) * scale`` in float32; per-column scales and zero points broadcast on the last axis."""
-    return ((quantized.astype(np.int32) - np.asarray(zero_point).astype(np.int32)).astype(np.float32)
-            * np.asarray(scale, dtype=np.float32))
+    return (quantized.astype(np.int32) - np.asarray(zero_point).astype(np.int32)).astype(np.float32) * np.asarray(
+        scale, dtype=np.float32
+    )
 
 
-def _conv_weight(module: str, weight: np.ndarray,
-                 template: dict[str, tuple[int, ...]]) -> Iterator[tuple[str, np.ndarray]]:
+def _conv_weight(
+    module: str, weight: np.ndarray, template: dict[str, tuple[int, ...]]
+) -> Iterator[tuple[str, np.ndarray]]:
     """A plain ``weight``, or ``weight_g`` and ``weight_v`` for a weight-normed module (norm over dims > 0)."""
     if f"{module}.weight_v" in template:
         norm = np.sqrt(np.sum(weight.astype(np.float64) ** 2, axis=tuple(range(1, weight.ndim)), keepdims=True))
@@ -305,7 +317,7 @@ def _lstm_weights(module: str, node, arrays: dict[str, np.ndarray]) -> Iterator[
         yield f"{module}.weight_ih{suffix}", _torch_gates(weight_ih, hidden)
         yield f"{module}.weight_hh{suffix}", _torch_gates(weight_hh, hidden)
         yield f"{module}.bias_ih{suffix}", _torch_gates(b[direction, : 4 * hidden], hidden)
-        yield f"{module}.bias_hh{suffix}", _torch_gates(b[direction, 4 * hidden:], hidden)
+        yield f"{module}.bias_hh{suffix}", _torch_gates(b[direction, 4 * hidden :], hidden)
 
 
 def _torch_gates(value: np.ndarray, hidden: int) -> np.ndarray:
@@ -381,26 +393,31 @@ def dequantize_graph(graph) -> None:  # noqa: ANN001 - onnx.GraphProto, changed 
                 inputs.append(_float_bias(chain[1], producers, arrays))
             float_op = "Conv" if op == "ConvInteger" else "MatMul"
             attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute} if float_op == "Conv" else {}
-            replaced[id(node)] = helper.make_node(float_op, inputs, [chain[-1].output[0]], name=node.name + "_float",
-                                                  **attributes)
+            replaced[id(node)] = helper.make_node(
+                float_op, inputs, [chain[-1].output[0]], name=node.name + "_float", **attributes
+            )
             dropped.update(id(n) for n in chain[1:])
         elif op == "DynamicQuantizeLSTM":
             w_scale, w_zero, r_scale, r_zero = (arrays[name] for name in node.input[8:12])
-            w = np.stack([_dequantize(q, z, s).T for q, z, s in zip(arrays[node.input[1]], w_zero, w_scale,
-                                                                     strict=True)])
-            r = np.stack([_dequantize(q, z, s).T for q, z, s in zip(arrays[node.input[2]], r_zero, r_scale,
-                                                                     strict=True)])
+            w = np.stack(
+                [_dequantize(q, z, s).T for q, z, s in zip(arrays[node.input[1]], w_zero, w_scale, strict=True)]
+            )
+            r = np.stack(
+                [_dequantize(q, z, s).T for q, z, s in zip(arrays[node.input[2]], r_zero, r_scale, strict=True)]
+            )
             inputs = [node.input[0], float_weight(node.input[1], w), float_weight(node.input[2], r), *node.input[3:8]]
             attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            replaced[id(node)] = helper.make_node("LSTM", inputs, list(node.output), name=node.name + "_float",
-                                                  **attributes)
+            replaced[id(node)] = helper.make_node(
+                "LSTM", inputs, list(node.output), name=node.name + "_float", **attributes
+            )
         elif op == "Gather" and node.input[0] in arrays and node.input[0].endswith("_quantized"):
             dequantize = only_consumer(node.output[0], "DequantizeLinear")
             scale, zero_point = (arrays[name] for name in dequantize.input[1:3])
             weight = float_weight(node.input[0], _dequantize(arrays[node.input[0]], zero_point, scale))
             attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            replaced[id(node)] = helper.make_node("Gather", [weight, node.input[1]], [dequantize.output[0]],
-                                                  name=node.name + "_float", **attributes)
+            replaced[id(node)] = helper.make_node(
+                "Gather", [weight, node.input[1]], [dequantize.output[0]], name=node.name + "_float", **attributes
+            )
             dropped.add(id(dequantize))
     nodes = [replaced.get(id(node), node) for node in graph.node if id(node) not in dropped]
     del graph.node[:]
