@@ -114,8 +114,8 @@ def torch_paths(paragraphs_pieces: list[list[str]], budget: int) -> dict[str, Ca
 def onnx_path(graph: Path, threads: int):  # noqa: ANN201
     from audiobook.engine.onnx_backend import OnnxBackend, create_session
 
-    session, device = create_session(graph, "cpu", threads)
-    backend = OnnxBackend(session, graph.name, device, bundled.vocab(), bundled.voices(), bundled.DEFAULT_VOICES)
+    session, device = create_session(graph, "cpu", threads), "cpu"
+    backend = OnnxBackend(session, graph.name, device, bundled.vocab(), bundled.voices())
     pack = backend.voice_pack(VOICE)
 
     def synthesize(pieces: list[str], first: int) -> int:

@@ -97,7 +97,8 @@ def test_longest_piece_beside_a_tiny_one(torch_backend) -> None:  # noqa: ANN001
 @pytest.fixture(scope="module")
 def real_decoder_backend(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """Kokoro-82M's real iSTFTNet decoder (upsampling 10 x 6, hop 5, three residual kernels), random weights."""
-    from audiobook.engine.random_model import build_random_model
+    from support.random_model import build_random_model
+
     from audiobook.engine.torch_backend import TorchBackend
 
     model_dir = build_random_model(tmp_path_factory.mktemp("kokoro-real-decoder"), seed=1, fast=False)

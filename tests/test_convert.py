@@ -154,8 +154,10 @@ def test_torch_path_is_as_intelligible_as_the_onnx_path(converted: Path) -> None
     from audiobook.engine import Engine
     from audiobook.engine.onnx_backend import OnnxBackend
     from audiobook.engine.torch_backend import TorchBackend
+    from audiobook.engine.voices import VoiceSpec
 
     decoder = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL")
+    voice = VoiceSpec.parse(bundled.DEFAULT_VOICE)
     wer = {}
     for name, backend in (
         ("torch", TorchBackend.load(str(converted), "cpu")),
@@ -164,7 +166,7 @@ def test_torch_path_is_as_intelligible_as_the_onnx_path(converted: Path) -> None
         engine = Engine(backend)
         errors = words = 0.0
         for paragraph in PARAGRAPHS:
-            heard = recognize(engine.synthesize(paragraph, bundled.DEFAULT_VOICE, lang="a", seed=0).audio, decoder)
+            heard = recognize(engine.synthesize(paragraph, voice, lang="a", seed=0).audio, decoder)
             count = len(normalize(paragraph))
             errors += word_error_rate(paragraph, heard) * count
             words += count

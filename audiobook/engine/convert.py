@@ -121,7 +121,7 @@ def write_model_dir(onnx_path: Path, dest: Path, vocab: dict[str, int], voices: 
     """Write ``config.json``, the converted weights and ``voices/*.pt`` into ``dest``."""
     import torch
 
-    from ..job import write_atomic
+    from ..atomic import write_atomic
 
     config = {
         **KOKORO_V1_CONFIG,
@@ -342,7 +342,7 @@ def float_onnx_path() -> Path:
         return out
     import onnx
 
-    from ..job import write_atomic
+    from ..atomic import write_atomic
 
     model = onnx.load(str(bundled.model_path()))
     dequantize_graph(model.graph)
