@@ -237,3 +237,65 @@ def test_rows_match_batch_one_with_real_weights(converted_model_dir) -> None:  #
         assert np.array_equal(row.durations, durations) and len(row.audio) == len(audio)
         assert snr_db(audio, row.audio) >= REAL_MIN_SNR_DB
         assert np.abs(log_mel(audio) - log_mel(row.audio)).mean() <= REAL_MAX_LOG_MEL
+
+
+# ---- the engine: a chunk's pieces through the backend's batches -------------------------------------------
+
+
+CHUNK_TEXT = (
+    "The lamp was lit at dusk. Nobody saw who lit it, and nobody asked.\n\n"
+    "Down by the harbour the boats knocked together, and a gull complained about the weather, the fish, the "
+    "tide, and the people who never fed it. The keeper wrote all of this in a small book.\n\n"
+    "Then it rained."
+)
+
+
+def test_engine_batches_a_chunk_and_accounts_for_every_phoneme(test_model_dir) -> None:  # noqa: ANN001
+    from audiobook.engine.core import Engine, limit_peaks
+    from audiobook.engine.torch_backend import TorchBackend
+    from audiobook.engine.voices import VoiceSpec
+
+    voice = VoiceSpec.parse("af_test")
+    one_by_one = Engine(TorchBackend.load(str(test_model_dir), "cpu", batch_tokens=0))
+    batched = Engine(TorchBackend.load(str(test_model_dir), "cpu", batch_tokens=10_000))
+    a = one_by_one.synthesize(CHUNK_TEXT, voice, 1.0, "a", seed=3)
+    b = batched.synthesize(CHUNK_TEXT, voice, 1.0, "a", seed=3)
+    assert a.pieces == b.pieces >= 3 and a.phonemes_synth == b.phonemes_synth == a.phonemes_in
+    assert a.paragraph_ends == b.paragraph_ends and len(a.paragraph_ends) == 2
+    assert np.abs(a.audio - b.audio).max() <= MAX_ABS_DIFF
+
+    # The reference: kokoro's batch-1 forward on each piece, seeded as the engine seeds it.
+    from audiobook.engine.core import split_paragraphs, split_phonemes
+    from audiobook.engine.g2p import phonemize
+
+    model = one_by_one.backend.model
+    pieces = [p for para in split_paragraphs(CHUNK_TEXT) for p in split_phonemes(phonemize(para, "a"))]
+    pack = one_by_one.voice_pack(voice)
+    expected = limit_peaks(
+        np.concatenate(
+            [reference(model, p, style_for(pack, len(p)), 1.0, piece_seed(3, i))[0] for i, p in enumerate(pieces)]
+        )
+    )
+    assert len(expected) == len(b.audio) and np.abs(expected - b.audio).max() <= MAX_ABS_DIFF
+
+
+class SwappingRows:
+    """A torch backend whose batches come back in the wrong order: a bug the engine must catch."""
+
+    def __init__(self, backend) -> None:  # noqa: ANN001
+        self.backend = backend
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.backend, name)
+
+    def infer_batch(self, pieces, styles, speeds, seeds):  # noqa: ANN001, ANN201
+        rows = self.backend.infer_batch(pieces, styles, speeds, seeds)
+        return rows[::-1]
+
+
+def test_engine_refuses_rows_that_belong_to_other_pieces(torch_backend) -> None:  # noqa: ANN001
+    from audiobook.engine.core import Engine
+    from audiobook.engine.voices import VoiceSpec
+
+    with pytest.raises(SynthesisError, match="belongs to another piece"):
+        Engine(SwappingRows(torch_backend)).synthesize(CHUNK_TEXT, VoiceSpec.parse("af_test"), 1.0, "a")

@@ -172,3 +172,35 @@ def test_torch_path_is_as_intelligible_as_the_onnx_path(converted: Path) -> None
             words += count
         wer[name] = errors / words
     assert wer["torch"] <= wer["onnx"] + 0.03, wer
+
+
+@pytest.mark.slow
+def test_build_with_torch_and_the_bundled_model_speaks_offline(
+    converted_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``audiobook build --backend torch --model bundled``: no hub, real weights, words a recognizer hears."""
+    pocketsphinx = pytest.importorskip("pocketsphinx", reason="pocketsphinx not installed (the dev extra)")
+    import soundfile
+    from click.testing import CliRunner
+    from test_intelligibility import PARAGRAPHS, recognize, word_error_rate
+
+    from audiobook.cli import cli
+
+    monkeypatch.setenv("AUDIOBOOK_CACHE", str(converted_model_dir.parent))  # the workers find it converted
+    book = tmp_path / "story.md"
+    book.write_text(f"# A story\n\n{PARAGRAPHS[1]}\n", encoding="utf-8")
+    out = tmp_path / "story.wav"
+    result = CliRunner().invoke(
+        cli,
+        ["build", str(book), "--job-dir", str(tmp_path / "job"), "--out", str(out), "--backend", "torch"]
+        + ["--model", "bundled", "--workers", "1", "--no-loudnorm"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "job" / "job.json").read_text(encoding="utf-8"))["settings"]
+    assert (recorded["backend"], recorded["model"], recorded["voice"]) == ("torch", "bundled", bundled.DEFAULT_VOICE)
+    audio, rate = soundfile.read(str(out), dtype="float32")
+    assert rate == 24000
+    heard = recognize(audio, pocketsphinx.Decoder(samprate=16000, loglevel="FATAL"))
+    # The chapter title is spoken first: judge the paragraph's words among what was heard.
+    assert word_error_rate("A story. " + PARAGRAPHS[1], heard) <= 0.25, heard

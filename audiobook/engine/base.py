@@ -8,6 +8,8 @@ lives in the shared engine, so the torch and ONNX backends behave the same.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,6 +18,28 @@ MAX_PHONEMES = 510
 
 STYLE_DIM = 256
 """A voice pack is an array of shape (N, 1, 256): one style vector per phoneme-count bucket."""
+
+SAMPLES_PER_FRAME = 600
+"""Audio samples per duration frame at 24 kHz (25 ms): kokoro's ``pred_dur`` counts these frames."""
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One piece's audio, and its timing when the backend knows it."""
+
+    audio: np.ndarray
+    """float32 mono at 24 kHz; not peak-limited."""
+    phonemes: str
+    """What the model was fed: the piece, less any characters its vocabulary lacks when ``durations`` is set."""
+    durations: np.ndarray | None = None
+    """int64 frames (``SAMPLES_PER_FRAME`` samples) per token: the start boundary token, one per character of
+    ``phonemes``, the end boundary token (kokoro's ``pred_dur``); each at least 1, summing to the audio's
+    frames. ``None`` when the backend cannot say (the bundled ONNX graph returns audio only)."""
+
+    @property
+    def frames(self) -> int:
+        """Duration frames in this row's audio."""
+        return len(self.audio) // SAMPLES_PER_FRAME
 
 
 class Backend(ABC):
@@ -43,3 +67,15 @@ class Backend(ABC):
         ``style`` has shape (1, 256). The same arguments give bit-identical audio on the same machine:
         ``seed`` fixes the decoder's noise.
         """
+
+    def infer_batch(
+        self, pieces: Sequence[str], styles: Sequence[np.ndarray], speeds: Sequence[float], seeds: Sequence[int]
+    ) -> list[BatchRow]:
+        """Synthesize the pieces of one chunk: one row per piece, in the order given.
+
+        This one calls ``infer`` piece by piece; a backend that can run several pieces at once overrides it.
+        """
+        return [
+            BatchRow(self.infer(piece, style, speed, seed), piece)
+            for piece, style, speed, seed in zip(pieces, styles, speeds, seeds, strict=True)
+        ]

@@ -34,32 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SynthesisError
-from .base import MAX_PHONEMES
+from .base import MAX_PHONEMES, SAMPLES_PER_FRAME, BatchRow
 
 log = logging.getLogger(__name__)
 
-SAMPLES_PER_FRAME = 600
-"""Audio samples per duration frame at 24 kHz (25 ms): kokoro's ``pred_dur`` counts these frames."""
 DEFAULT_BATCH_TOKENS = 4096
 """Padded tokens (rows x longest row, boundary tokens included) per batch; eight full 510-phoneme pieces."""
-
-
-@dataclass(frozen=True)
-class BatchRow:
-    """One piece's audio and timing."""
-
-    audio: np.ndarray
-    """float32 mono at 24 kHz, exactly ``SAMPLES_PER_FRAME * frames`` samples; not peak-limited."""
-    durations: np.ndarray
-    """int64 frames per token: the start boundary token, one per phoneme in ``phonemes``, the end boundary
-    token (kokoro's ``pred_dur``). Every entry is at least 1 and they sum to ``frames``."""
-    phonemes: str
-    """The characters the model was fed: the piece without any the model's vocabulary lacks."""
-
-    @property
-    def frames(self) -> int:
-        """Duration frames in this row's audio."""
-        return int(self.durations.sum())
 
 
 def token_ids(vocab: dict[str, int], phonemes: str) -> tuple[list[int], str]:
@@ -111,7 +91,7 @@ def infer_batch(
         row_audio = audio[index].float().cpu().numpy().astype(np.float32, copy=False)
         if len(row_audio) != SAMPLES_PER_FRAME * int(row_durations.sum()):  # a bug here, never the input's fault
             raise SynthesisError(f"row {index}: {len(row_audio)} samples for {row_durations.sum()} frames")
-        rows.append(BatchRow(row_audio, row_durations, kept))
+        rows.append(BatchRow(row_audio, kept, row_durations))
     return rows
 
 

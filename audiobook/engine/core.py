@@ -19,7 +19,7 @@ import numpy as np
 from .. import SAMPLE_RATE
 from ..atomic import atomic_file
 from ..errors import ModelError, SynthesisError
-from .base import MAX_PHONEMES, Backend
+from .base import MAX_PHONEMES, Backend, BatchRow
 from .g2p import phonemize
 from .voices import VoiceSpec, load_voice, style_for
 
@@ -97,31 +97,55 @@ class Engine:
         paragraphs = [phonemize(p, lang) for p in split_paragraphs(text, split_pattern)]
         g2p_s = time.perf_counter() - started
 
-        chunks: list[np.ndarray] = []
-        ends: list[int] = []
-        frames = fed = pieces = 0
-        synth_started = time.perf_counter()
+        pieces: list[str] = []
+        last_piece: list[int] = []  # per paragraph: the index of its last piece
         for phonemes in paragraphs:
-            for piece in split_phonemes(phonemes):
-                style = style_for(pack, len(piece))
-                audio = self.backend.infer(piece, style, speed, piece_seed(seed, pieces))
-                if not np.all(np.isfinite(audio)):
-                    raise SynthesisError(f"the model returned non-finite audio for piece {pieces}")
-                chunks.append(audio)
-                frames += len(audio)
-                fed += count_phonemes(piece)
-                pieces += 1
-            ends.append(frames)
+            pieces.extend(split_phonemes(phonemes))
+            last_piece.append(len(pieces) - 1)
+        synth_started = time.perf_counter()
+        rows = self.backend.infer_batch(
+            pieces,
+            [style_for(pack, len(piece)) for piece in pieces],
+            [speed] * len(pieces),
+            [piece_seed(seed, index) for index in range(len(pieces))],
+        )
+        fed = _account(pieces, rows)
+        offsets = np.cumsum([0] + [len(row.audio) for row in rows])
+        frames = int(offsets[-1])
+        ends = [int(offsets[index + 1]) for index in last_piece]
         synth_s = time.perf_counter() - synth_started
 
-        audio = limit_peaks(np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32))
+        audio = limit_peaks(np.concatenate([row.audio for row in rows]) if rows else np.zeros(0, dtype=np.float32))
         phonemes_in = sum(count_phonemes(p) for p in paragraphs)
         if fed != phonemes_in:  # a bug in the splitter, never the text's fault
             raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
         paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
         return Synthesis(
-            audio, paragraph_ends, phonemes_in, fed, pieces, g2p_s, synth_s, {"g2p_s": g2p_s, "synth_s": synth_s}
+            audio, paragraph_ends, phonemes_in, fed, len(pieces), g2p_s, synth_s, {"g2p_s": g2p_s, "synth_s": synth_s}
         )
+
+
+def _account(pieces: list[str], rows: list[BatchRow]) -> int:
+    """Phonemes fed to the model, counted row by row; ``SynthesisError`` if a row is missing, out of order or bad.
+
+    A backend may drop characters its vocabulary lacks (and says so), never anything else: each row's phonemes
+    must be its own piece's, in order.
+    """
+    if len(rows) != len(pieces):
+        raise SynthesisError(f"the model returned {len(rows)} results for {len(pieces)} pieces")
+    fed = 0
+    for index, (piece, row) in enumerate(zip(pieces, rows, strict=True)):
+        if not _is_subsequence(row.phonemes, piece):
+            raise SynthesisError(f"piece {index}: the model's result belongs to another piece")
+        if not np.all(np.isfinite(row.audio)):
+            raise SynthesisError(f"the model returned non-finite audio for piece {index}")
+        fed += count_phonemes(piece)
+    return fed
+
+
+def _is_subsequence(part: str, whole: str) -> bool:
+    remaining = iter(whole)
+    return all(char in remaining for char in part)
 
 
 def check_speed(speed: float) -> None:

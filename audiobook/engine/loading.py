@@ -14,7 +14,8 @@ What ``auto`` picks, in order:
    random-weight model of the same architecture); ``--backend onnx`` asks for it outright.
 
 ``--backend torch`` with no model never falls back: the torch backend was asked for, so an unreachable hub is
-an error that names the fix.
+an error that names the fix. ``--backend torch --model bundled`` runs the bundled weights on torch, converted
+once from the int8 graph (:mod:`audiobook.engine.convert`): real English with no hub, on any torch device.
 
 Everything here but :func:`load_backend` is cheap (file listings, at most one short network probe, a hub
 snapshot of config and voices), so the settings resolver can decide and check a job's model in the parent
@@ -72,6 +73,8 @@ def choose_model(backend: str | None = "auto", model: str | None = None) -> Mode
     backend = backend or "auto"
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if model == BUNDLED and backend == "torch":
+        return ModelSource("torch", BUNDLED, reason="the bundled model, converted for torch")
     if model:
         onnx = _looks_like_onnx(model)
         if backend == "torch" and onnx:
