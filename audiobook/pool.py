@@ -14,6 +14,7 @@ loaded from one book to the next); a batch submitted with a lower ``priority`` n
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -234,9 +235,7 @@ class LocalPool(WorkerPool):
         self, config: WorkerConfig, log_dir: Path, size: Layout | None = None, timeouts: Timeouts | None = None
     ) -> None:
         self.layout = size or layout(config.device)
-        self.config = WorkerConfig(
-            config.backend, config.model, config.revision, config.device, config.threads or self.layout.threads
-        )
+        self.config = dataclasses.replace(config, threads=config.threads or self.layout.threads)
         self.log_dir = log_dir
         self.timeouts = timeouts or Timeouts()
         self._tasks: queue.PriorityQueue[tuple[int, int, Request | None, Batch | None]] = queue.PriorityQueue()

@@ -133,7 +133,8 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
     _warn_about_device(job, device)
     diskspace.warn_if_short(job.dir, export.output_path(job).parent, _need(job, todo))
     size = layout(device, run.workers, run.threads)
-    config = WorkerConfig(job.settings.backend, job.settings.model, job.settings.revision, device, size.threads)
+    settings = job.settings
+    config = WorkerConfig(settings.backend, settings.model, settings.revision, device, size.threads, settings.lang)
     recorder = Recorder(job, Progress(_chars(job.chunks), _chars(job.done()), quiet=run.quiet), size, run.observe)
     pool = run.pool or LocalPool(config, job.dir / "logs", size, run.timeouts)
     batch = pool.submit([request_for(job, chunk) for chunk in todo])

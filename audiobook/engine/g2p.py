@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import threading
 from collections.abc import Callable
 
 from ..errors import ModelError
@@ -59,6 +60,7 @@ G2PFunc = Callable[[str], str]
 """Text in, phoneme string out."""
 
 _cache: dict[str, G2PFunc] = {}
+_building = threading.Lock()
 
 
 def lang_code_for(language_tag: str) -> str:
@@ -79,11 +81,15 @@ def lang_code_for(language_tag: str) -> str:
 
 
 def get_g2p(lang_code: str) -> G2PFunc:
-    """The G2P for a kokoro language code, built once per process (loading spaCy takes a second)."""
+    """The G2P for a kokoro language code, built once per process (loading spaCy takes seconds).
+
+    Thread-safe: a worker builds it in a thread while its model loads, and the first chunk waits for that.
+    """
     if lang_code not in LANG_CODES:
         raise ModelError(f"unknown language code {lang_code!r}; choose one of {', '.join(LANG_CODES)}")
-    if lang_code not in _cache:
-        _cache[lang_code] = _build(lang_code)
+    with _building:
+        if lang_code not in _cache:
+            _cache[lang_code] = _build(lang_code)
     return _cache[lang_code]
 
 
