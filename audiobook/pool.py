@@ -108,11 +108,14 @@ def layout(device: str, workers: int | None = None, threads: int | None = None) 
     """The measured default layout for a device, with the user's overrides.
 
     CUDA/ROCm: ``GPU_WORKERS`` processes share the GPU (kokoro runs one utterance at a time, which leaves an
-    H100 mostly idle). Apple MPS: one. CPU: one worker per core, up to ``MAX_CPU_WORKERS``. Threads: the
+    H100 mostly idle). Apple MPS and DirectML: one. CPU: one worker per core, up to ``MAX_CPU_WORKERS``. Threads: the
     cores shared out between the workers.
     """
     if workers is None:
-        workers = GPU_WORKERS if device in ("cuda", "rocm") else 1 if device == "mps" else min(MAX_CPU_WORKERS, cores())
+        if device in ("cuda", "rocm"):
+            workers = GPU_WORKERS
+        else:
+            workers = 1 if device in ("mps", "directml") else min(MAX_CPU_WORKERS, cores())
     return Layout(workers, threads if threads is not None else max(1, cores() // workers))
 
 

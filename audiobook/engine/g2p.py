@@ -132,6 +132,12 @@ def _build(lang_code: str) -> G2PFunc:
 
 
 def _english(british: bool) -> G2PFunc:
+    g2p = english_g2p(british)
+    return lambda text: g2p(text)[0]
+
+
+def english_g2p(british: bool = False):  # noqa: ANN201 - misaki.en.G2P, imported lazily
+    """misaki's English G2P object (text -> (phonemes, tokens)) on the spaCy pipeline we load ourselves."""
     from misaki import en, espeak
 
     class PreloadedG2P(en.G2P):
@@ -151,8 +157,7 @@ def _english(british: bool) -> G2PFunc:
     except Exception as e:  # noqa: BLE001 - without espeak, words missing from the lexicon are skipped
         log.warning("espeak-ng fallback unavailable (%s); words outside misaki's lexicon are skipped", e)
         fallback = None
-    g2p = PreloadedG2P(nlp, fallback)
-    return lambda text: g2p(text)[0]
+    return PreloadedG2P(nlp, fallback)
 
 
 def load_spacy():  # noqa: ANN201 - spacy.Language, imported lazily

@@ -45,6 +45,11 @@ _PROVIDER_OPTIONS = {
     "CUDAExecutionProvider": {"cudnn_conv_algo_search": "DEFAULT"},
     "ROCMExecutionProvider": {"miopen_conv_exhaustive_search": False},
 }
+_INSTALL_HINTS = {
+    "cuda": "for NVIDIA GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-gpu",
+    "mps": "on Apple Silicon the onnxruntime wheels for macOS bring the CoreML provider: pip install -U onnxruntime",
+    "directml": "for Windows GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-directml",
+}
 _RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
@@ -142,8 +147,7 @@ def create_session(path: Path, device: str = "cpu", threads: int | None = None) 
     if not wanted:
         raise ModelError(
             f"this onnxruntime has no provider for {device} (it has: {', '.join(sorted(have))}); "
-            "for NVIDIA GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-gpu, "
-            "or use --device cpu"
+            f"{_INSTALL_HINTS.get(device, _INSTALL_HINTS['cuda'])}, or use --device cpu"
         )
     if device == "cuda":
         _preload_gpu_libraries(ort)
@@ -151,6 +155,8 @@ def create_session(path: Path, device: str = "cpu", threads: int | None = None) 
     if device != "cpu":
         providers.append(("CPUExecutionProvider", {}))  # for the few operators a GPU provider lacks
     options = _session_options(threads)
+    if wanted[0] == "DmlExecutionProvider":
+        options.enable_mem_pattern = False  # DirectML cannot run with memory patterns (ONNX Runtime's documentation)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors (a broken CUDA install, a bad file)
