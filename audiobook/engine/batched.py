@@ -9,9 +9,9 @@ batch, and every place where a row could see another row's padding is masked:
   its own cumulative durations, so its frames are exactly the batch-1 frames.
 * Instance norm (AdaIN) statistics are taken over each row's own frames only, and padded frames are set back
   to zero before every convolution, so a kernel at a row's edge sees the zeros that batch-1 padding gives it.
-* The decoder's harmonic source draws its noise per row, from a generator seeded with that row's seed, in the
-  order and shapes kokoro draws it from the global generator; the STFT and inverse STFT run per row, on the
-  row's own length, so the reflect padding and the overlap-add at the row's end are batch-1's.
+* The decoder's harmonic source runs per row, on the row's own F0 and length, its noise drawn from a generator
+  seeded with that row's seed in the order and shapes kokoro draws it from the global generator; the STFT and
+  inverse STFT run per row too, so the reflect padding and the overlap-add at the row's end are batch-1's.
 * Each row has its own style (the caller picks it by the row's own phoneme count, as kokoro does) and speed.
 
 A row therefore equals ``KModel.forward`` on that piece alone, seeded with ``torch.manual_seed(seed)``, up to
@@ -49,9 +49,9 @@ def token_ids(vocab: dict[str, int], phonemes: str) -> tuple[list[int], str]:
 
 
 def infer_batch(
-    model,
+    model,  # noqa: ANN001 - kokoro's KModel, imported lazily
     phoneme_pieces: Sequence[str],
-    styles: np.ndarray | Sequence[np.ndarray],  # noqa: ANN001
+    styles: np.ndarray | Sequence[np.ndarray],
     speeds: Sequence[float],
     seeds: Sequence[int],
 ) -> list[BatchRow]:
