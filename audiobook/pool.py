@@ -119,6 +119,19 @@ def layout(device: str, workers: int | None = None, threads: int | None = None) 
     return Layout(workers, threads if threads is not None else max(1, cores() // workers))
 
 
+def dispatch_order(requests: Sequence[Request], workers: int) -> list[Request]:
+    """The order requests go out: as given, but the last ``2 * workers`` longest first.
+
+    The last chunks decide when a job ends. Given out longest first, they finish close together, instead of one
+    worker speaking a long chunk alone while the others wait: measured on 8,000 characters (5 chunks, 2 workers),
+    one worker sat idle for a third of the run. A whole book is barely reordered.
+    """
+    if workers < 2:
+        return list(requests)
+    cut = max(0, len(requests) - 2 * workers)
+    return [*requests[:cut], *sorted(requests[cut:], key=lambda request: -len(request.text))]
+
+
 def cores() -> int:
     """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -254,7 +267,7 @@ class LocalPool(WorkerPool):
         if self._closed.is_set():
             raise RuntimeError("the pool is closed")
         batch = Batch(requests, alive=lambda: any(t.is_alive() for t in self._threads))
-        for request in batch.requests:
+        for request in dispatch_order(batch.requests, self.layout.workers):
             self._tasks.put((priority, next(self._order), request, batch))
         self._start_threads(len(batch.requests))
         return batch
