@@ -87,8 +87,8 @@ def run_audiobook(paragraphs: list[str], scratch: Path) -> tuple[float, float, d
     book = scratch / "scandal.md"
     book.write_text(f"# {CHAPTER}\n\n" + "\n\n".join(paragraphs[1:]) + "\n", encoding="utf-8")
     out = scratch / "scandal.m4b"
-    command = [sys.executable, "-m", "audiobook.cli", "build", str(book), "--job-dir", str(scratch / "job")]
-    command += ["--out", str(out), "--quiet"]
+    command = [sys.executable, "-m", "audiobook.cli", "--quiet", "build", str(book), "--job-dir", str(scratch / "job")]
+    command += ["--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env)
