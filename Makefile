@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 EXAMPLE := examples/the-keeper-of-small-lights
 JOBS ?= $(shell $(PYTHON) -c 'import os; print(min(2, os.cpu_count() or 1))')
 
-.PHONY: install example kokoro-install kokoro-smoke lint test test-fast check bench clean
+.PHONY: install example kokoro-install kokoro-smoke lint test test-fast check bench bench-side-by-side bench-cpu-paths clean
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,17 @@ bench: install
 	$(PY) benchmarks/bench_backends.py
 	$(PY) benchmarks/bench_serve.py
 	$(PY) benchmarks/bench_timing.py
+
+# One run, >= 8,000 characters of real prose: upstream's KPipeline loop, kokoro-onnx and `audiobook build`
+# (about half an hour on 2 cores; kokoro-onnx comes with the bench extra).
+bench-side-by-side: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench_side_by_side.py
+
+# The CPU paths on the same pieces: torch batch-1 and batched, the int8 and float32 graphs, kokoro-onnx.
+bench-cpu-paths: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench_batched.py
 
 clean:
 	rm -rf $(EXAMPLE)-job $(EXAMPLE).epub $(EXAMPLE).m4b $(EXAMPLE).json out.wav .pytest_cache

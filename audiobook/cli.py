@@ -108,7 +108,7 @@ _synthesis_options = _options(
     click.option("--lang", help=f"Kokoro language code ({', '.join(LANG_CODES)}) or a tag like en-GB [the book's]."),
     click.option("--seed", type=int, help="Job seed for reproducible audio [0]."),
     click.option("--backend", type=click.Choice(BACKENDS), help="Synthesis backend [auto]."),
-    click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'."),
+    click.option("--model", help="HF repo id, local model directory, .onnx file, 'bundled' or 'bundled-float32'."),
     click.option(
         "--max-chunk-chars",
         type=click.IntRange(*CHUNK_CHARS_RANGE),
@@ -421,7 +421,7 @@ def status(job_dir: Path, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
-@click.option("--model", help="HF repo id, local model directory, .onnx file, or 'bundled'.")
+@click.option("--model", help="HF repo id, local model directory, .onnx file, 'bundled' or 'bundled-float32'.")
 @click.option("--lang", default="a", show_default=True, help="Language whose default voice to mark (* ).")
 @_user_errors
 def voices(backend: str, model: str | None, lang: str) -> None:

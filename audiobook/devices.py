@@ -1,6 +1,8 @@
 """Where the model runs: the device names, what this machine has, and the one policy when a device is missing.
 
-Names: ``auto``, ``cpu``, ``cuda`` (NVIDIA), ``rocm`` (AMD; torch calls it ``cuda`` too), ``mps`` (Apple).
+Names: ``auto``, ``cpu``, ``cuda`` (NVIDIA), ``rocm`` (AMD; torch calls it ``cuda`` too), ``mps`` (Apple; ONNX
+Runtime's CoreML provider), ``directml`` (any DirectX 12 GPU on Windows, through onnxruntime-directml: the onnx
+backend only).
 Every list of device names (click's choices, the worker's arguments, both backends) is ``DEVICE_CHOICES``.
 
 Policy: ``auto`` takes the best device that the chosen backend can use on this machine. A device named
@@ -22,10 +24,10 @@ log = logging.getLogger(__name__)
 # Ops MPS lacks fall back to the CPU instead of failing; must be in the environment before torch runs one.
 os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "rocm", "mps")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "rocm", "mps", "directml")
 """What ``--device`` accepts."""
-GPUS = ("cuda", "rocm", "mps")
-PREFERENCE = ("cuda", "rocm", "mps", "cpu")
+GPUS = ("cuda", "rocm", "mps", "directml")
+PREFERENCE = ("cuda", "rocm", "mps", "directml", "cpu")
 """``auto`` takes the first of these that the backend can use."""
 
 ONNX_PROVIDERS = {
@@ -33,6 +35,8 @@ ONNX_PROVIDERS = {
     # MIGraphX is AMD's current provider; ROCm's left ONNX Runtime in 1.23 but may still be installed.
     "rocm": ("MIGraphXExecutionProvider", "ROCMExecutionProvider"),
     "mps": ("CoreMLExecutionProvider",),
+    # Windows GPUs of any make; torch does not see them, so only an onnxruntime build with the provider does.
+    "directml": ("DmlExecutionProvider",),
     "cpu": ("CPUExecutionProvider",),
 }
 """The ONNX Runtime execution providers that run on each device, best first."""
@@ -66,8 +70,9 @@ def backend_devices(backend: str) -> list[str]:
     """The devices ``backend`` (``torch`` or ``onnx``) can run on here, best first."""
     usable = machine_devices()
     if backend == "onnx":
-        # onnxruntime-gpu lists its CUDA provider even on a machine without a GPU: both must agree
-        usable = usable & onnx_devices()
+        # onnxruntime-gpu lists its CUDA provider even on a machine without a GPU: both must agree. DirectML is
+        # the exception: torch cannot see its GPUs, and onnxruntime-directml is only installed where there is one.
+        usable = (usable | {"directml"}) & onnx_devices()
     return [d for d in PREFERENCE if d in usable]
 
 
@@ -93,6 +98,12 @@ def torch_device(device: str) -> str:
 
 
 def _fix(device: str, backend: str) -> str:
+    if device == "directml":
+        if backend == "torch":
+            return "DirectML runs the onnx backend only: use --backend onnx"
+        return (
+            "install onnxruntime-directml (Windows): pip uninstall -y onnxruntime && pip install onnxruntime-directml"
+        )
     if backend == "onnx" and device in machine_devices():
         if device == "cuda":
             return "for ONNX Runtime on NVIDIA GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-gpu"

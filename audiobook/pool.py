@@ -14,6 +14,7 @@ loaded from one book to the next); a batch submitted with a lower ``priority`` n
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -107,12 +108,28 @@ def layout(device: str, workers: int | None = None, threads: int | None = None) 
     """The measured default layout for a device, with the user's overrides.
 
     CUDA/ROCm: ``GPU_WORKERS`` processes share the GPU (kokoro runs one utterance at a time, which leaves an
-    H100 mostly idle). Apple MPS: one. CPU: one worker per core, up to ``MAX_CPU_WORKERS``. Threads: the
+    H100 mostly idle). Apple MPS and DirectML: one. CPU: one worker per core, up to ``MAX_CPU_WORKERS``. Threads: the
     cores shared out between the workers.
     """
     if workers is None:
-        workers = GPU_WORKERS if device in ("cuda", "rocm") else 1 if device == "mps" else min(MAX_CPU_WORKERS, cores())
+        if device in ("cuda", "rocm"):
+            workers = GPU_WORKERS
+        else:
+            workers = 1 if device in ("mps", "directml") else min(MAX_CPU_WORKERS, cores())
     return Layout(workers, threads if threads is not None else max(1, cores() // workers))
+
+
+def dispatch_order(requests: Sequence[Request], workers: int) -> list[Request]:
+    """The order requests go out: as given, but the last ``2 * workers`` longest first.
+
+    The last chunks decide when a job ends. Given out longest first, they finish close together, instead of one
+    worker speaking a long chunk alone while the others wait: measured on 8,000 characters (5 chunks, 2 workers),
+    one worker sat idle for a third of the run. A whole book is barely reordered.
+    """
+    if workers < 2:
+        return list(requests)
+    cut = max(0, len(requests) - 2 * workers)
+    return [*requests[:cut], *sorted(requests[cut:], key=lambda request: -len(request.text))]
 
 
 def cores() -> int:
@@ -267,9 +284,7 @@ class LocalPool(WorkerPool):
         self, config: WorkerConfig, log_dir: Path, size: Layout | None = None, timeouts: Timeouts | None = None
     ) -> None:
         self.layout = size or layout(config.device)
-        self.config = WorkerConfig(
-            config.backend, config.model, config.revision, config.device, config.threads or self.layout.threads
-        )
+        self.config = dataclasses.replace(config, threads=config.threads or self.layout.threads)
         self.log_dir = log_dir
         self.timeouts = timeouts or Timeouts()
         self._tasks: queue.PriorityQueue[tuple[int, int, Request | None, Batch | None]] = queue.PriorityQueue()
@@ -288,7 +303,7 @@ class LocalPool(WorkerPool):
         if self._closed.is_set():
             raise RuntimeError("the pool is closed")
         batch = Batch(requests, alive=lambda: any(t.is_alive() for t in self._threads))
-        for request in batch.requests:
+        for request in dispatch_order(batch.requests, self.layout.workers):
             self._tasks.put((priority, next(self._order), request, batch))
         self._start_threads(len(batch.requests))
         return batch

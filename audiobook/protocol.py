@@ -46,6 +46,8 @@ class WorkerConfig:
     device: str = "cpu"
     """Concrete: ``cpu``, ``cuda``, ``rocm`` or ``mps`` (resolved by :mod:`audiobook.devices`)."""
     threads: int | None = None
+    lang: str | None = None
+    """The job's kokoro language code: the worker loads its G2P while the model loads."""
 
     def argv(self) -> list[str]:
         """The worker's command-line flags (``python -m audiobook.worker --serve`` + these)."""
@@ -54,6 +56,8 @@ class WorkerConfig:
             flags += ["--revision", self.revision]
         if self.threads:
             flags += ["--threads", str(self.threads)]
+        if self.lang:
+            flags += ["--lang-code", self.lang]
         return flags
 
 

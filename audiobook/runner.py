@@ -172,10 +172,12 @@ def feed(job: Job, run: RunOptions) -> list[ChunkState]:
 def worker_setup(settings: Settings, run: RunOptions) -> tuple[WorkerConfig, Layout]:
     """The workers a job with these settings needs where ``run`` asks: their config, and how many of them.
 
-    A service keys its warm pools by the config, so jobs with the same model and device share workers."""
+    A service keys its warm pools by the config, so jobs with the same model, device and language share
+    workers (the language is there so that a worker loads its G2P while its model loads)."""
     device = resolve_device(run.device, settings.backend)
     size = layout(device, run.workers, run.threads)
-    return WorkerConfig(settings.backend, settings.model, settings.revision, device, size.threads), size
+    config = WorkerConfig(settings.backend, settings.model, settings.revision, device, size.threads, settings.lang)
+    return config, size
 
 
 def request_for(job: Job, chunk: ChunkState, lexicon: Lexicon | None = None) -> Request:

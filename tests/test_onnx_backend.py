@@ -253,8 +253,9 @@ def test_explicit_models_pick_their_backend() -> None:
     )
     assert loading.choose_model("auto", "hexgrad/Kokoro-82M").backend == "torch"
     assert loading.choose_model("onnx", None).model == "bundled"
+    assert loading.choose_model("torch", "bundled").backend == "torch"  # converted once for torch
     with pytest.raises(ModelError, match="is an ONNX model"):
-        loading.choose_model("torch", "bundled")
+        loading.choose_model("torch", "/m/kokoro.onnx")
     with pytest.raises(ModelError, match="unknown backend 'tf'"):
         loading.choose_model("tf", None)
 

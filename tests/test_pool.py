@@ -188,3 +188,13 @@ def test_a_cancelled_batch_reports_its_chunk_in_flight_and_ends(test_model_dir: 
 def test_layout_per_device(monkeypatch: pytest.MonkeyPatch, device, cores, workers, threads, expected) -> None:  # noqa: ANN001
     monkeypatch.setattr(pool, "cores", lambda: cores)
     assert pool.layout(device, workers, threads) == expected
+
+
+def test_the_last_chunks_go_out_longest_first() -> None:
+    """So that the workers finish together; everything before the tail keeps the book's order."""
+    texts = ["a" * 10, "b" * 50, "c" * 20, "d" * 40, "e" * 30, "f" * 45, "g" * 5]
+    reqs = [Request(f"r{i}", text, f"r{i}.wav", VOICE) for i, text in enumerate(texts)]
+    order = [r.id for r in pool.dispatch_order(reqs, workers=2)]
+    assert order == ["r0", "r1", "r2", "r5", "r3", "r4", "r6"]  # the last four (2 x 2 workers) by length
+    assert [r.id for r in pool.dispatch_order(reqs, workers=1)] == [r.id for r in reqs]
+    assert [r.id for r in pool.dispatch_order(reqs[:3], workers=4)] == ["r1", "r2", "r0"]

@@ -56,3 +56,4 @@ def test_worker_config_is_its_command_line() -> None:
         *("--revision", "abc123", "--threads", "2"),
     ]
     assert WorkerConfig("onnx", "bundled").argv() == ["--backend", "onnx", "--model", "bundled", "--device", "cpu"]
+    assert WorkerConfig("onnx", "bundled", lang="b").argv()[-2:] == ["--lang-code", "b"]  # G2P loads with the model

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiobook.engine.base import SAMPLES_PER_FRAME, TimedAudio
+from audiobook.engine.base import SAMPLES_PER_FRAME, PieceAudio
 from audiobook.engine.core import Engine, split_paragraphs, split_phonemes
 from audiobook.engine.g2p import Token, phonemize, phonemize_tokens
 from audiobook.engine.timed import (
@@ -90,8 +90,8 @@ def test_pieces_are_found_in_order_even_cut_inside_a_word() -> None:
 def test_char_frames_follow_the_durations_and_skip_dropped_symbols() -> None:
     phonemes = "ab c❓d"
     pieces = ["ab", "c❓d"]
-    first = TimedAudio(np.zeros(F * 7, np.float32), np.array([1, 2, 3, 1]), "ab")
-    second = TimedAudio(np.zeros(F * 8, np.float32), np.array([2, 1, 4, 1]), "cd")
+    first = PieceAudio(np.zeros(F * 7, np.float32), "ab", np.array([1, 2, 3, 1]))
+    second = PieceAudio(np.zeros(F * 8, np.float32), "cd", np.array([2, 1, 4, 1]))
     frames = char_frames(phonemes, pieces, [first, second], start=100)
     assert frames == [
         (100 + F, 100 + 3 * F),
@@ -204,19 +204,19 @@ def test_sentences_without_tokens_share_the_phonemes_by_count() -> None:
 
 
 class Recording:
-    """A backend wrapper that keeps every timed result."""
+    """A backend wrapper that keeps every result the engine got."""
 
     def __init__(self, backend) -> None:  # noqa: ANN001
         self.backend = backend
-        self.results: list[TimedAudio] = []
+        self.results: list[PieceAudio] = []
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self.backend, name)
 
-    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
-        result = self.backend.infer_timed(phonemes, style, speed, seed)
-        self.results.append(result)
-        return result
+    def infer_batch(self, *args, **kwargs) -> list[PieceAudio]:  # noqa: ANN002, ANN003
+        results = self.backend.infer_batch(*args, **kwargs)
+        self.results += results
+        return results
 
 
 TEXT = (

@@ -8,6 +8,7 @@ lives in the shared engine, so the torch and ONNX backends behave the same.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,28 +26,32 @@ SAMPLES_PER_FRAME = 600
 
 
 @dataclass(frozen=True)
-class TimedAudio:
-    """One piece's audio and the model's predicted duration of every token in it."""
+class PieceAudio:
+    """One piece's audio, and the model's predicted duration of every token in it when the backend can say."""
 
     audio: np.ndarray
-    """float32 mono at 24 kHz, exactly ``SAMPLES_PER_FRAME * durations.sum()`` samples."""
-    durations: np.ndarray
-    """int64 duration frames per token: the start boundary token, one per character of ``phonemes``, the end
-    boundary token. Each is at least 1 (kokoro rounds and clamps them before building the alignment)."""
+    """float32 mono at 24 kHz; not peak-limited. With ``durations``: exactly ``SAMPLES_PER_FRAME *
+    durations.sum()`` samples."""
     phonemes: str
-    """The characters the model was fed: the piece without the symbols its vocabulary lacks."""
+    """What the model was fed: the piece, less the symbols its vocabulary lacks when ``durations`` is set."""
+    durations: np.ndarray | None = None
+    """int64 duration frames per token: the start boundary token, one per character of ``phonemes``, the end
+    boundary token, each at least 1 (kokoro rounds and clamps them before building the alignment). None when
+    the backend was not asked for them, or cannot give them."""
 
 
-def check_timed(timed: TimedAudio) -> TimedAudio:
-    """``timed`` itself, or ``SynthesisError`` when its durations do not account for every token and sample."""
-    tokens = len(timed.phonemes) + 2
-    frames = int(timed.durations.sum()) * SAMPLES_PER_FRAME
-    if len(timed.durations) != tokens or frames != len(timed.audio):
+def check_timed(piece: PieceAudio) -> PieceAudio:
+    """``piece`` itself, or ``SynthesisError`` when its durations do not account for every token and sample."""
+    if piece.durations is None:
+        raise SynthesisError("the model gave no durations for a piece it was asked to time")
+    tokens = len(piece.phonemes) + 2
+    frames = int(piece.durations.sum()) * SAMPLES_PER_FRAME
+    if len(piece.durations) != tokens or frames != len(piece.audio):
         raise SynthesisError(
-            f"the model's durations ({len(timed.durations)} tokens, {frames} samples) do not "
-            f"match its input ({tokens} tokens) and audio ({len(timed.audio)} samples)"
+            f"the model's durations ({len(piece.durations)} tokens, {frames} samples) do not "
+            f"match its input ({tokens} tokens) and audio ({len(piece.audio)} samples)"
         )
-    return timed
+    return piece
 
 
 class Backend(ABC):
@@ -75,9 +80,29 @@ class Backend(ABC):
         ``seed`` fixes the decoder's noise.
         """
 
-    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
+    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> PieceAudio:
         """Like :meth:`infer` (bit-identical audio), with the predicted duration of every token.
 
         Backends that cannot report durations raise ``TimingUnavailable``; timed text then cannot be made.
         """
         raise TimingUnavailable(f"the {self.name} backend cannot report phoneme durations")
+
+    def infer_batch(
+        self,
+        pieces: Sequence[str],
+        styles: Sequence[np.ndarray],
+        speeds: Sequence[float],
+        seeds: Sequence[int],
+        timed: bool = False,
+    ) -> list[PieceAudio]:
+        """The pieces of one chunk, one result per piece in the order given; with durations when ``timed``.
+
+        This one runs :meth:`infer` (or :meth:`infer_timed`) piece by piece; a backend that can run several
+        pieces at once overrides it, and may give durations even when not asked.
+        """
+        if timed:
+            return [self.infer_timed(*args) for args in zip(pieces, styles, speeds, seeds, strict=True)]
+        return [
+            PieceAudio(self.infer(piece, style, speed, seed), piece)
+            for piece, style, speed, seed in zip(pieces, styles, speeds, seeds, strict=True)
+        ]

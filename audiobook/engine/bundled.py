@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
 """The model name that selects this source (``--model bundled``), and the backend's ``model_id``."""
+BUNDLED_FLOAT = "bundled-float32"
+"""The same weights as a float32 ONNX graph, dequantized from the int8 one (``convert.float_onnx_path``): no
+activation quantization, which on some CPUs costs more than it saves. The onnx backend only."""
+MODELS = (BUNDLED, BUNDLED_FLOAT)
+"""Every model name that means these weights and these five voices."""
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 """The four parts joined: the graph as published."""
 TIMED_MODEL_SHA256 = "80a366c8aee56e541226225ea50409f89e5e12dabef3a58ff4f322d6d1b4e261"

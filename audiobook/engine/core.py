@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ import numpy as np
 from .. import SAMPLE_RATE
 from ..atomic import atomic_file
 from ..errors import ModelError, SynthesisError
-from .base import MAX_PHONEMES, Backend
+from .base import MAX_PHONEMES, Backend, PieceAudio, check_timed
 from .voices import VoiceSpec, load_voice, style_for
 
 if TYPE_CHECKING:
@@ -103,45 +104,120 @@ class Engine:
         from ..speech import prepare  # speech builds on this module's splitting: imported when first needed
 
         check_speed(speed)
-        pack = self.voice_pack(voice)
         started = time.perf_counter()
         prepared = prepare(text, lang, lexicon, split_pattern)
-        paragraphs = list(prepared.paragraphs)
         g2p_s = time.perf_counter() - started
+        spoken = self.speak(list(prepared.paragraphs), voice, speed, seed)
+        return synthesis_of(spoken, g2p_s, prepared.normalized)
 
-        chunks: list[np.ndarray] = []
-        ends: list[int] = []
-        frames = fed = pieces = 0
-        synth_started = time.perf_counter()
-        for phonemes in paragraphs:
-            for piece in split_phonemes(phonemes):
-                style = style_for(pack, len(piece))
-                audio = self.backend.infer(piece, style, speed, piece_seed(seed, pieces))
-                if not np.all(np.isfinite(audio)):
-                    raise SynthesisError(f"the model returned non-finite audio for piece {pieces}")
-                chunks.append(audio)
-                frames += len(audio)
-                fed += count_phonemes(piece)
-                pieces += 1
-            ends.append(frames)
-        synth_s = time.perf_counter() - synth_started
+    def speak(
+        self, paragraphs: Sequence[str], voice: VoiceSpec, speed: float, seed: int, timed: bool = False
+    ) -> SpokenChunk:
+        """A chunk's paragraphs (phoneme strings) through the model: cut into pieces, all pieces handed to the
+        backend at once (a batching backend runs them together), each result checked and put back in its place.
 
-        audio = limit_peaks(np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32))
+        With ``timed`` every result carries its durations (``TimingUnavailable`` when the backend has none).
+        """
+        pack = self.voice_pack(voice)
+        split = [split_phonemes(phonemes) for phonemes in paragraphs]
+        pieces = [piece for paragraph in split for piece in paragraph]
+        started = time.perf_counter()
+        results = self.backend.infer_batch(
+            pieces,
+            [style_for(pack, len(piece)) for piece in pieces],
+            [speed] * len(pieces),
+            [piece_seed(seed, index) for index in range(len(pieces))],
+            timed=timed,
+        )
+        synth_s = time.perf_counter() - started
+        fed = _account(pieces, results, timed)
         phonemes_in = sum(count_phonemes(p) for p in paragraphs)
         if fed != phonemes_in:  # a bug in the splitter, never the text's fault
             raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
-        paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
-        return Synthesis(
-            audio,
-            paragraph_ends,
-            phonemes_in,
-            fed,
-            pieces,
-            g2p_s,
-            synth_s,
-            {"g2p_s": g2p_s, "synth_s": synth_s},
-            prepared.normalized,
-        )
+        out: list[SpokenParagraph] = []
+        start = used = 0
+        for phonemes, own in zip(paragraphs, split, strict=True):
+            mine = tuple(results[used : used + len(own)])
+            out.append(SpokenParagraph(phonemes, tuple(own), mine, start))
+            start += sum(len(result.audio) for result in mine)
+            used += len(own)
+        return SpokenChunk(tuple(out), phonemes_in, fed, synth_s)
+
+
+@dataclass(frozen=True)
+class SpokenParagraph:
+    """One paragraph as the model spoke it."""
+
+    phonemes: str
+    """Its phoneme string, whitespace collapsed."""
+    pieces: tuple[str, ...]
+    """The runs of ``phonemes`` fed to the model, in order (:func:`split_phonemes`)."""
+    results: tuple[PieceAudio, ...]
+    """The model's result for each piece."""
+    start: int
+    """Where its audio starts in the chunk's, in samples."""
+
+    @property
+    def end(self) -> int:
+        return self.start + sum(len(result.audio) for result in self.results)
+
+
+@dataclass(frozen=True)
+class SpokenChunk:
+    """A chunk's paragraphs as the model spoke them (:meth:`Engine.speak`)."""
+
+    paragraphs: tuple[SpokenParagraph, ...]
+    phonemes_in: int
+    phonemes_fed: int
+    synth_s: float
+
+    @property
+    def pieces(self) -> int:
+        return sum(len(p.pieces) for p in self.paragraphs)
+
+
+def synthesis_of(spoken: SpokenChunk, g2p_s: float, normalized: Normalized | None) -> Synthesis:
+    """The chunk's peak-limited audio, its paragraph ends and its accounting."""
+    results = [result.audio for p in spoken.paragraphs for result in p.results]
+    audio = limit_peaks(np.concatenate(results) if results else np.zeros(0, dtype=np.float32))
+    paragraph_ends = sorted({p.end for p in spoken.paragraphs[:-1] if 0 < p.end < len(audio)})
+    return Synthesis(
+        audio,
+        paragraph_ends,
+        spoken.phonemes_in,
+        spoken.phonemes_fed,
+        spoken.pieces,
+        g2p_s,
+        spoken.synth_s,
+        {"g2p_s": g2p_s, "synth_s": spoken.synth_s},
+        normalized,
+    )
+
+
+def _account(pieces: list[str], rows: list[PieceAudio], timed: bool) -> int:
+    """Phonemes fed to the model, counted row by row; ``SynthesisError`` if a row is missing, out of order or bad
+    (or, when ``timed``, its durations do not account for its tokens and samples).
+
+    A backend may drop characters its vocabulary lacks (and says so), never anything else: each row's phonemes
+    must be its own piece's, in order.
+    """
+    if len(rows) != len(pieces):
+        raise SynthesisError(f"the model returned {len(rows)} results for {len(pieces)} pieces")
+    fed = 0
+    for index, (piece, row) in enumerate(zip(pieces, rows, strict=True)):
+        if not _is_subsequence(row.phonemes, piece):
+            raise SynthesisError(f"piece {index}: the model's result belongs to another piece")
+        if not np.all(np.isfinite(row.audio)):
+            raise SynthesisError(f"the model returned non-finite audio for piece {index}")
+        if timed:
+            check_timed(row)
+        fed += count_phonemes(piece)
+    return fed
+
+
+def _is_subsequence(part: str, whole: str) -> bool:
+    remaining = iter(whole)
+    return all(char in remaining for char in part)
 
 
 def check_speed(speed: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,8 @@ Chinese: no per-word phonemes). The string is the tokens' phonemes and whitespac
 
 _cache: dict[str, Any] = {}
 """Built G2Ps by language code; misaki's English G2P objects under ``a:misaki`` and ``b:misaki``."""
+_building = threading.RLock()
+"""Held while one is built: a worker builds its G2P in a thread while the model loads."""
 
 
 def lang_code_for(language_tag: str) -> str:
@@ -96,11 +99,15 @@ def lang_code_for(language_tag: str) -> str:
 
 
 def get_g2p(lang_code: str) -> G2PFunc:
-    """The G2P for a kokoro language code, built once per process (loading spaCy takes a second)."""
+    """The G2P for a kokoro language code, built once per process (loading spaCy takes seconds).
+
+    Thread-safe: a worker builds it in a thread while its model loads, and the first chunk waits for that.
+    """
     if lang_code not in LANG_CODES:
         raise ModelError(f"unknown language code {lang_code!r}; choose one of {', '.join(LANG_CODES)}")
-    if lang_code not in _cache:
-        _cache[lang_code] = _build(lang_code)
+    with _building:
+        if lang_code not in _cache:
+            _cache[lang_code] = _build(lang_code)
     return _cache[lang_code]
 
 
@@ -131,8 +138,9 @@ def english_g2p(british: bool = False):  # noqa: ANN201 - misaki.en.G2P, importe
     For callers that need more than the phoneme string: its tokens, its lexicon, its espeak fallback.
     """
     key = f"{'b' if british else 'a'}:misaki"
-    if key not in _cache:
-        _cache[key] = _english(british)
+    with _building:
+        if key not in _cache:
+            _cache[key] = _english(british)
     return _cache[key]
 
 

