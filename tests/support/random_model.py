@@ -14,6 +14,8 @@ import json
 import unicodedata
 from pathlib import Path
 
+from audiobook.engine.convert import KOKORO_V1_CONFIG
+
 HIDDEN_DIM = 512
 """Fixed by kokoro's code: the decoder's channel counts assume it."""
 STYLE_DIM = 128
@@ -24,15 +26,8 @@ MAX_DUR = 50
 PACK_ROWS = 510
 WEIGHTS_NAME = "kokoro-random.pth"
 
-_REAL_ISTFTNET = {
-    "upsample_kernel_sizes": [20, 12],
-    "upsample_rates": [10, 6],
-    "gen_istft_hop_size": 5,
-    "gen_istft_n_fft": 20,
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "resblock_kernel_sizes": [3, 7, 11],
-    "upsample_initial_channel": UPSAMPLE_INITIAL_CHANNEL,
-}
+_REAL_ISTFTNET = KOKORO_V1_CONFIG["istftnet"]
+"""Kokoro-82M v1.0's own decoder sizes."""
 _FAST_ISTFTNET = {
     "upsample_kernel_sizes": [11, 12],
     "upsample_rates": [5, 6],
