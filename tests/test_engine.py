@@ -29,9 +29,9 @@ class Recording:
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self.backend, name)
 
-    def infer(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> np.ndarray:
-        self.fed.append(phonemes)
-        return self.backend.infer(phonemes, style, speed, seed)
+    def infer_batch(self, pieces, *args, **kwargs) -> list:  # noqa: ANN001, ANN002, ANN003
+        self.fed += pieces
+        return self.backend.infer_batch(pieces, *args, **kwargs)
 
 
 def test_paragraph_ends_mark_each_paragraph_but_the_last(engine: Engine) -> None:
