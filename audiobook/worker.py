@@ -296,17 +296,27 @@ def _speak(
     engine: Engine, request: Request, split_pattern: str | None, lexicon: Lexicon | None
 ) -> tuple[Synthesis, ChunkTimings | None]:
     """The chunk's audio, and its timings when asked for and the model can give them."""
-    from .errors import TimingUnavailable
-
     args = (request.text, request.voice, request.speed, request.lang, request.seed)
-    if request.out_timings:
+    if request.out_timings and engine.backend.gives_durations:
         from .engine.timed import synthesize_timed
 
-        try:
-            return synthesize_timed(engine, *args, split_pattern=split_pattern, lexicon=lexicon)
-        except TimingUnavailable as e:
-            log.warning("%s: no timings for this chunk (%s)", request.id, e)
+        return synthesize_timed(engine, *args, split_pattern=split_pattern, lexicon=lexicon)
+    if request.out_timings:
+        _say_once(
+            f"{engine.backend.model_id} reports no durations, so its chunks get audio but no timings; subtitles "
+            "and read-along need --model bundled or an ONNX export with a durations output"
+        )
     return engine.synthesize(*args, split_pattern=split_pattern, lexicon=lexicon), None
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """A warning that would otherwise repeat for every chunk, once per worker."""
+    if message not in _said:
+        _said.add(message)
+        log.warning("%s", message)
 
 
 _DEVICE_ERRORS = (

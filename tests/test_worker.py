@@ -125,6 +125,36 @@ def test_a_request_for_timings_gets_them_beside_its_wav(server, tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.timings.json", "t.wav", "u.wav"]
 
 
+class NoDurations:
+    """A backend whose model reports no durations (an ONNX export with audio as its only output)."""
+
+    gives_durations = False
+
+    def __init__(self, backend) -> None:  # noqa: ANN001
+        self.backend = backend
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.backend, name)
+
+
+def test_a_model_without_durations_gives_audio_and_says_so_once(
+    torch_backend,  # noqa: ANN001
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from audiobook.engine.core import Engine
+
+    engine = Engine(NoDurations(torch_backend))
+    answers = []
+    for name in ("a", "b"):
+        wav, timings = tmp_path / f"{name}.wav", tmp_path / f"{name}.timings.json"
+        request = Request(name, "Plain words.", str(wav), VoiceSpec.parse("af_test"), out_timings=str(timings))
+        answers.append(worker.synthesize(engine, request))
+    assert [(a.ok, a.timings) for a in answers] == [(True, None), (True, None)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]
+    assert sum("reports no durations" in r.getMessage() for r in caplog.records) == 1
+
+
 @pytest.mark.parametrize(
     ("line", "expected_id", "error"),
     [

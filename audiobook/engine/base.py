@@ -80,6 +80,11 @@ class Backend(ABC):
         ``seed`` fixes the decoder's noise.
         """
 
+    @property
+    def gives_durations(self) -> bool:
+        """Whether :meth:`infer_timed` works: the model reports the duration of every token it speaks."""
+        return False
+
     def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> PieceAudio:
         """Like :meth:`infer` (bit-identical audio), with the predicted duration of every token.
 

@@ -125,8 +125,12 @@ class OnnxBackend(Backend):
             return np.zeros(0, dtype=np.float32)
         return self._run(ids, style, speed, [self._inputs.audio])[0]
 
+    @property
+    def gives_durations(self) -> bool:
+        return self._inputs.durations is not None
+
     def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> PieceAudio:
-        if self._inputs.durations is None:
+        if not self.gives_durations:
             raise TimingUnavailable(
                 f"{self.model_id} has no durations output, so it cannot time its words; use "
                 "--model bundled or an export of kokoro's KModelForONNX (audio, durations)"

@@ -94,6 +94,8 @@ class TorchBackend(Backend):
         :meth:`infer_batch`)."""
         return self._forward(phonemes, style, speed, seed).audio
 
+    gives_durations = True  # kokoro's ``pred_dur``
+
     def infer_timed(self, phonemes: str, style: np.ndarray, speed: float, seed: int) -> PieceAudio:
         return check_timed(self._forward(phonemes, style, speed, seed))
 
