@@ -492,9 +492,7 @@ def _copy_book(source: Path, job_dir: Path) -> str | None:
 
 def load(job_dir: Path) -> Job:
     """Read job.json (upgrading an older version in memory); a clear ``JobError`` if it cannot be read."""
-    path = Path(job_dir) / JOB_FILE
-    if not path.is_file():
-        raise JobError(f"{job_dir}: no {JOB_FILE} here (plan or build a book first)")
+    path = job_file(job_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -528,9 +526,18 @@ def load(job_dir: Path) -> Job:
         raise JobError(f"{path}: cannot upgrade this version {version} job: {e}") from e
 
 
+def job_file(job_dir: Path) -> Path:
+    """``DIR/job.json``; ``JobError`` when there is none (not a job directory, or no directory at all)."""
+    path = Path(job_dir) / JOB_FILE
+    if not path.is_file():
+        raise JobError(f"{job_dir}: no {JOB_FILE} here (plan or build a book first)")
+    return path
+
+
 @contextlib.contextmanager
 def open_for_update(job_dir: Path) -> Iterator[Job]:
     """Hold the job's lock and load it; an older version is upgraded on disk first (its file kept beside)."""
+    job_file(job_dir)  # before the lock, which would otherwise fail on a directory that is not there
     with JobLock(job_dir):
         job = load(job_dir)
         if job.upgraded_from is not None:

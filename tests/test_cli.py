@@ -96,6 +96,9 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, example_epub: Path) 
     _one_error_line(invoke("status", str(tmp_path)), "no job.json here")
     _one_error_line(invoke("resume", str(tmp_path)), "no job.json here")
     _one_error_line(invoke("export", str(tmp_path)), "no job.json here")
+    for command in ("status", "resume", "export"):  # a job directory that is not there at all
+        _one_error_line(invoke(command, str(tmp_path / "nowhere")), "nowhere: no job.json here")
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / ".lock").exists()
     _one_error_line(invoke("plan", str(example_epub), "--job-dir", str(tmp_path / "k"), "--chapters", "99"), "99")
 
 
