@@ -12,6 +12,7 @@ there each word is a cue of its own.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -62,13 +63,27 @@ def fragments(sentence: Sentence) -> list[Fragment]:
     text, base = sentence.text, sentence.chars[0]
     if not sentence.words:
         return _even_fragments(sentence)
-    cuts = [0] + [w.chars[0] - base for w in sentence.words[1:]] + [len(text)]
+    cuts = [0]
+    for before, word in zip(sentence.words, sentence.words[1:], strict=False):
+        cuts.append(_word_start(text, before.chars[1] - base, word.chars[0] - base))
+    cuts.append(len(text))
     out = []
     for n, word in enumerate(sentence.words):
         piece = " ".join(text[cuts[n] : cuts[n + 1]].split())
         if piece:
             out.append(Fragment(piece, word.start, word.end))
     return out
+
+
+def _word_start(text: str, previous_end: int, start: int) -> int:
+    """Where a word's fragment starts: before the opening quotes and brackets written against it (``“I``)."""
+    while start > previous_end and _opens(text[start - 1]):
+        start -= 1
+    return start
+
+
+def _opens(char: str) -> bool:
+    return unicodedata.category(char) in ("Ps", "Pi") or char in "\"'"
 
 
 def _even_fragments(sentence: Sentence) -> list[Fragment]:

@@ -42,6 +42,11 @@ def test_fragments_keep_punctuation_with_their_words() -> None:
     assert fragments(HELLO)[1] == Fragment("world,”", S + S // 4, S + S // 2)
 
 
+def test_an_opening_quote_inside_a_sentence_goes_with_the_word_it_opens() -> None:
+    said = _timed("She thought, “and hand (them) round.”", 0, S // 4)
+    assert [f.text for f in fragments(said)] == ["She", "thought,", "“and", "hand", "(them)", "round.”"]
+
+
 def test_srt_golden() -> None:
     cues = sentence_cues([HELLO, RAIN])
     assert srt(cues) == (
